@@ -1,0 +1,8 @@
+module github.com/harbormirror/harbormirror
+
+go 1.22
+
+require (
+	github.com/mitchellh/mapstructure v1.5.1-0.20231216201459-8508981c8b6c // indirect
+	github.com/traefik/yaegi v0.16.1 // indirect
+)

@@ -1,0 +1,313 @@
+// Package harbormirror is a Traefik middleware plugin that serves a Harbor project as the root of
+// a registry host: a Docker Hub proxy-cache project becomes usable as a Docker registry-mirrors
+// entry, a containerd or podman mirror, or a plain registry host. The rewriting rules live in the
+// rewrite package; this file only glues them to net/http.
+package harbormirror
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/harbormirror/harbormirror/rewrite"
+)
+
+// Config is the plugin configuration, as Traefik decodes it from its dynamic configuration.
+type Config struct {
+	// Project is the Harbor project served as the registry root; empty means origin-fix-only mode.
+	Project string `json:"project,omitempty"`
+	// Registries routes containerd's ?ns= to projects, e.g. {"docker.io": "hub", "ghcr.io": "ghcr"}.
+	// Values may arrive nested ({"docker": {"io": "hub"}}) because Docker labels split keys on dots.
+	Registries map[string]interface{} `json:"registries,omitempty"`
+	// LibraryPrefix puts one-component Docker Hub names under library/.
+	LibraryPrefix bool `json:"libraryPrefix"`
+	// MirrorPath serves the mirror under a path of a shared host, e.g. /hub.
+	MirrorPath string `json:"mirrorPath,omitempty"`
+	// TokenPath is Harbor's token endpoint.
+	TokenPath string `json:"tokenPath,omitempty"`
+	// PublicURL is the origin clients use; empty derives it per request.
+	PublicURL string `json:"publicURL,omitempty"`
+	// ReadOnly lets only GET and HEAD reach the registry API.
+	ReadOnly bool `json:"readOnly,omitempty"`
+	// RegistryOnly answers 404 to anything but the registry API and the token path.
+	RegistryOnly bool `json:"registryOnly"`
+}
+
+// CreateConfig returns the defaults.
+func CreateConfig() *Config {
+	return &Config{
+		LibraryPrefix: true,
+		TokenPath:     "/service/token",
+		RegistryOnly:  true,
+	}
+}
+
+// maxTokenForm bounds the OAuth2 token form the plugin reads to map its scopes.
+const maxTokenForm = 64 << 10
+
+// maxRewrittenBody bounds the tags/list and _catalog documents buffered to rewrite their names;
+// a larger one streams through unchanged.
+const maxRewrittenBody = 8 << 20
+
+// Mirror is the middleware. It holds no mutable state, so one instance serves concurrent requests.
+type Mirror struct {
+	next         http.Handler
+	projects     rewrite.Projects
+	originOnly   bool
+	mirrorPath   string
+	tokenPath    string
+	publicOrigin string
+	readOnly     bool
+	registryOnly bool
+}
+
+// New validates the configuration and builds the middleware.
+func New(_ context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
+	m, err := newMirror(config)
+	if err != nil {
+		return nil, fmt.Errorf("harbormirror middleware %q: %w", name, err)
+	}
+	m.next = next
+	return m, nil
+}
+
+func newMirror(c *Config) (*Mirror, error) {
+	if c == nil {
+		c = CreateConfig()
+	}
+	m := &Mirror{readOnly: c.ReadOnly, registryOnly: c.RegistryOnly}
+	if c.Project != "" && !rewrite.ValidProject(c.Project) {
+		return nil, fmt.Errorf("project: %q is not a Harbor project name (lowercase letters, digits, '.', '_', '-'; starting and ending with a letter or digit)", c.Project)
+	}
+	registries, err := flattenRegistries(c.Registries)
+	if err != nil {
+		return nil, err
+	}
+	m.projects = rewrite.Projects{Default: c.Project, ByRegistry: registries, LibraryPrefix: c.LibraryPrefix}
+	m.originOnly = c.Project == "" && len(registries) == 0
+	if m.mirrorPath, err = rewrite.ParseMirrorPath(c.MirrorPath); err != nil {
+		return nil, fmt.Errorf("mirrorPath: %q %w", c.MirrorPath, err)
+	}
+	if m.originOnly && m.mirrorPath != "" {
+		return nil, fmt.Errorf("mirrorPath: needs a project or registries to serve")
+	}
+	if m.tokenPath, err = rewrite.ParseTokenPath(c.TokenPath); err != nil {
+		return nil, fmt.Errorf("tokenPath: %q %w", c.TokenPath, err)
+	}
+	if c.PublicURL != "" {
+		if m.publicOrigin, err = rewrite.ParsePublicURL(c.PublicURL); err != nil {
+			return nil, fmt.Errorf("publicURL: %q %w", c.PublicURL, err)
+		}
+	}
+	return m, nil
+}
+
+// flattenRegistries joins nested keys with dots and checks each entry.
+func flattenRegistries(raw map[string]interface{}) (map[string]string, error) {
+	out := map[string]string{}
+	if err := flattenInto(out, "", raw); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func flattenInto(out map[string]string, prefix string, raw map[string]interface{}) error {
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // errors name the same key every time
+	for _, k := range keys {
+		key := k
+		if prefix != "" {
+			key = prefix + "." + k
+		}
+		switch v := raw[k].(type) {
+		case string:
+			registry := strings.ToLower(key)
+			if _, err := rewrite.Origin("https", registry); err != nil {
+				return fmt.Errorf("registries: %q is not a registry host name", key)
+			}
+			if !rewrite.ValidProject(v) {
+				return fmt.Errorf("registries.%s: %q is not a Harbor project name", key, v)
+			}
+			out[registry] = v
+		case map[string]interface{}:
+			if err := flattenInto(out, key, v); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("registries.%s: want a project name, got %T", key, v)
+		}
+	}
+	return nil
+}
+
+func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m.originOnly {
+		m.forward(w, r, m.exchange(w, r, rewrite.Target{}), bodyAsIs)
+		return
+	}
+	path := r.URL.Path
+	if m.mirrorPath != "" {
+		rest := strings.TrimPrefix(path, m.mirrorPath)
+		if len(rest) == len(path) || !strings.HasPrefix(rest, "/") {
+			m.next.ServeHTTP(w, r)
+			return
+		}
+		path = rest
+	}
+	switch {
+	case path == "/v2" || strings.HasPrefix(path, "/v2/"):
+		m.serveRegistry(w, r, path)
+	case path == m.tokenPath:
+		m.serveToken(w, r)
+	case m.registryOnly && m.mirrorPath == "":
+		writeError(w, rewrite.NotFound("this host serves only the registry API"))
+	default:
+		m.next.ServeHTTP(w, r)
+	}
+}
+
+func (m *Mirror) serveRegistry(w http.ResponseWriter, r *http.Request, path string) {
+	if m.readOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		writeError(w, rewrite.MethodNotAllowed("this mirror is read-only"))
+		return
+	}
+	req, err := m.projects.MapRequest(path, r.URL.RawPath, r.URL.RawQuery)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	x := m.exchange(w, r, req.Target)
+	if x == nil {
+		return
+	}
+	x.ClientName, x.MappedName = req.Route.Name, req.MappedName
+	setRequestURI(r, req.Path, req.RawQuery)
+	body := bodyAsIs
+	if r.Method == http.MethodGet {
+		switch req.Route.Kind {
+		case rewrite.KindTags:
+			body = bodyTags
+		case rewrite.KindCatalog:
+			body = bodyCatalog
+		}
+	}
+	m.forward(w, r, x, body)
+}
+
+func (m *Mirror) serveToken(w http.ResponseWriter, r *http.Request) {
+	query, target, err := m.projects.MapTokenRequest(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodPost:
+		if err := mapTokenForm(r, target); err != nil {
+			writeError(w, err)
+			return
+		}
+	default:
+		writeError(w, rewrite.MethodNotAllowed("the token endpoint takes GET and POST"))
+		return
+	}
+	setRequestURI(r, m.tokenPath, query)
+	m.next.ServeHTTP(w, r)
+}
+
+// mapTokenForm maps the scopes of an OAuth2 token request body (RFC 6749 form).
+func mapTokenForm(r *http.Request, target rewrite.Target) *rewrite.Error {
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mediaType != "application/x-www-form-urlencoded" {
+		return &rewrite.Error{Status: http.StatusUnsupportedMediaType, Code: "UNSUPPORTED",
+			Message: "unsupported token request", Detail: "a POST token request must be application/x-www-form-urlencoded"}
+	}
+	form, err := io.ReadAll(io.LimitReader(r.Body, maxTokenForm+1))
+	_ = r.Body.Close()
+	if err != nil {
+		return rewrite.BadRequest("reading the token form: " + err.Error())
+	}
+	if len(form) > maxTokenForm {
+		return rewrite.TooLarge("the token form is limited to " + strconv.Itoa(maxTokenForm) + " bytes")
+	}
+	mapped, e := rewrite.MapTokenForm(string(form), target)
+	if e != nil {
+		return e
+	}
+	r.Body = io.NopCloser(strings.NewReader(mapped))
+	r.ContentLength = int64(len(mapped))
+	r.Header.Set("Content-Length", strconv.Itoa(len(mapped)))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(mapped)), nil }
+	return nil
+}
+
+// exchange prepares the response rewriting of one request. It answers 400 itself, and returns
+// nil, when the request's Host cannot be echoed into a URL.
+func (m *Mirror) exchange(w http.ResponseWriter, r *http.Request, target rewrite.Target) *rewrite.Response {
+	origin := m.publicOrigin
+	if origin == "" {
+		var err *rewrite.Error
+		if origin, err = rewrite.Origin(requestScheme(r), r.Host); err != nil {
+			writeError(w, err)
+			return nil
+		}
+	}
+	return &rewrite.Response{
+		Origin:      origin,
+		RequestHost: r.Host,
+		MirrorPath:  m.mirrorPath,
+		TokenPath:   m.tokenPath,
+		Target:      target,
+	}
+}
+
+// requestScheme trusts X-Forwarded-Proto as Traefik's entrypoint sets it (from the connection,
+// or from a trusted proxy in front), then the connection itself.
+func requestScheme(r *http.Request) string {
+	switch r.Header.Get("X-Forwarded-Proto") {
+	case "https":
+		return "https"
+	case "http":
+		return "http"
+	}
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// setRequestURI keeps URL and RequestURI in step: Traefik's proxy rebuilds the outgoing path and
+// query from RequestURI.
+func setRequestURI(r *http.Request, path, rawQuery string) {
+	r.URL.Path = path
+	r.URL.RawPath = ""
+	r.URL.RawQuery = rawQuery
+	r.RequestURI = r.URL.RequestURI()
+}
+
+func (m *Mirror) forward(w http.ResponseWriter, r *http.Request, x *rewrite.Response, body bodyRewrite) {
+	if x == nil {
+		return
+	}
+	rw := &responseWriter{ResponseWriter: w, x: x, body: body}
+	m.next.ServeHTTP(rw, r)
+	rw.finish()
+}
+
+func writeError(w http.ResponseWriter, e *rewrite.Error) {
+	body := e.Body()
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Docker-Distribution-API-Version", "registry/2.0")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(body)
+}

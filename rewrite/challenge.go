@@ -1,0 +1,144 @@
+package rewrite
+
+import "strings"
+
+// Challenge rewrites the Bearer challenges in one Www-Authenticate value: realm becomes the
+// mirror's token endpoint and each scope loses the project. Every other parameter, every other
+// scheme (Basic) and the separators keep their bytes. A value it cannot parse is returned as is.
+func (x *Response) Challenge(value string) string {
+	var out strings.Builder
+	copied := 0 // value[:copied] is already in out
+	inBearer := false
+	i := 0
+	for {
+		i = skipSeparators(value, i)
+		if i >= len(value) {
+			break
+		}
+		end := scanToken(value, i)
+		if end == i {
+			return value
+		}
+		name := value[i:end]
+		eq := skipSpaces(value, end)
+		if eq >= len(value) || value[eq] != '=' {
+			// A token not followed by "=" starts the next challenge.
+			inBearer = strings.EqualFold(name, "Bearer")
+			i = end
+			continue
+		}
+		start := skipSpaces(value, eq+1)
+		param, stop, ok := scanParamValue(value, start)
+		if !ok {
+			return value
+		}
+		i = stop
+		if !inBearer {
+			continue
+		}
+		var replacement string
+		switch {
+		case strings.EqualFold(name, "realm"):
+			replacement = x.Realm(param)
+		case strings.EqualFold(name, "scope") && x.Target.Project != "":
+			replacement = x.unmapScopes(param)
+		default:
+			continue
+		}
+		out.WriteString(value[copied:start])
+		out.WriteString(quote(replacement))
+		copied = stop
+	}
+	if copied == 0 {
+		return value
+	}
+	out.WriteString(value[copied:])
+	return out.String()
+}
+
+func (x *Response) unmapScopes(scopes string) string {
+	parts := strings.Split(scopes, " ")
+	for i, s := range parts {
+		parts[i] = UnmapScope(s, x.Target, x.ClientName, x.MappedName)
+	}
+	return strings.Join(parts, " ")
+}
+
+func skipSeparators(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == ',') {
+		i++
+	}
+	return i
+}
+
+func skipSpaces(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// scanToken returns the end of the RFC 9110 token starting at i.
+func scanToken(s string, i int) int {
+	for i < len(s) && isTokenChar(s[i]) {
+		i++
+	}
+	return i
+}
+
+func isTokenChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// scanParamValue reads a token or a quoted-string at i and returns it unquoted.
+func scanParamValue(s string, i int) (value string, end int, ok bool) {
+	if i >= len(s) {
+		return "", i, false
+	}
+	if s[i] != '"' {
+		end = scanToken(s, i)
+		return s[i:end], end, end > i
+	}
+	closing := strings.IndexAny(s[i+1:], "\"\\")
+	if closing < 0 {
+		return "", i, false
+	}
+	if s[i+1+closing] == '"' {
+		return s[i+1 : i+1+closing], i + 2 + closing, true
+	}
+	// Slow path: backslash escapes.
+	var b strings.Builder
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
+		case '\\':
+			j++
+			if j >= len(s) {
+				return "", i, false
+			}
+			b.WriteByte(s[j])
+		case '"':
+			return b.String(), j + 1, true
+		default:
+			b.WriteByte(s[j])
+		}
+	}
+	return "", i, false
+}
+
+// quote writes a quoted-string, escaping what must be escaped.
+func quote(s string) string {
+	if strings.IndexAny(s, "\"\\") < 0 {
+		return `"` + s + `"`
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}

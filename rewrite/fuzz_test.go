@@ -1,0 +1,202 @@
+package rewrite
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+var fuzzProjects = Projects{Default: "hub", ByRegistry: map[string]string{"ghcr.io": "ghcr"}, LibraryPrefix: true}
+
+// FuzzMapRequest: whatever a client sends, a request that is forwarded stays inside the project
+// it was routed to, and Harbor (which decodes the query as Go's net/url does) sees no repository
+// name outside it.
+func FuzzMapRequest(f *testing.F) {
+	for _, seed := range []struct{ path, rawPath, query string }{
+		{"/v2/library/nginx/manifests/latest", "", ""},
+		{"/v2/nginx/manifests/latest", "", "ns=docker.io"},
+		{"/v2/owner/app/blobs/" + digestA, "", "ns=ghcr.io"},
+		{"/v2/team/app/blobs/uploads/", "", "mount=" + digestA + "&from=team%2Fbase"},
+		{"/v2/team/app/blobs/uploads/u-1", "", "_state=abc%3D&digest=" + digestA},
+		{"/v2/_catalog", "", "n=10&last=library%2Fnginx"},
+		{"/v2/../hub2/x/manifests/latest", "", ""},
+		{"/v2/a/b/manifests/latest", "/v2/a%2Fb/manifests/latest", ""},
+		{"/v2/x/blobs/uploads/", "", "fr%6Fm=other%2Fx&mount=" + digestA},
+		{"/v2/x/tags/list", "", "n=1&last=v1;ns=ghcr.io"},
+	} {
+		f.Add(seed.path, seed.rawPath, seed.query)
+	}
+	f.Fuzz(func(t *testing.T, path, rawPath, query string) {
+		req, err := fuzzProjects.MapRequest(path, rawPath, query)
+		if err != nil {
+			if err.Status < 400 || err.Status > 499 || len(err.Body()) == 0 {
+				t.Fatalf("refusal %+v is not a client error", err)
+			}
+			return
+		}
+		project := req.Target.Project
+		if project != "hub" && project != "ghcr" {
+			t.Fatalf("routed to %q", project)
+		}
+		switch req.Route.Kind {
+		case KindBase, KindCatalog:
+			if req.Path != path {
+				t.Fatalf("%q forwarded as %q", path, req.Path)
+			}
+		default:
+			if !strings.HasPrefix(req.Path, "/v2/"+project+"/") || hasDotSegment(req.Path) || strings.Contains(req.Path, "//") {
+				t.Fatalf("%q forwarded as %q, outside /v2/%s/", path, req.Path, project)
+			}
+			if !ValidName(req.MappedName) || !strings.HasPrefix(req.Path, "/v2/"+req.MappedName+"/") {
+				t.Fatalf("mapped name %q does not head the path %q", req.MappedName, req.Path)
+			}
+			back, ok := req.Target.Unmap(req.MappedName)
+			if !ok || (back != req.Route.Name && back != "library/"+req.Route.Name) {
+				t.Fatalf("Unmap(%q) = %q, client sent %q", req.MappedName, back, req.Route.Name)
+			}
+		}
+		if strings.IndexByte(req.RawQuery, ';') >= 0 {
+			t.Fatalf("forwarded a literal ';' in %q", req.RawQuery)
+		}
+		values, _ := url.ParseQuery(req.RawQuery)
+		if _, ok := values["ns"]; ok {
+			t.Fatalf("ns forwarded in %q", req.RawQuery)
+		}
+		if req.Route.Kind == KindUpload {
+			for _, from := range values["from"] {
+				if !strings.HasPrefix(from, project+"/") {
+					t.Fatalf("from=%q reaches outside %s in %q", from, project, req.RawQuery)
+				}
+			}
+		}
+	})
+}
+
+// FuzzMapTokenQuery: Harbor's token service grants by the first segment of each repository name
+// it parses; every such name it can parse from a forwarded query is inside the project.
+func FuzzMapTokenQuery(f *testing.F) {
+	for _, seed := range []string{
+		"scope=repository%3Alibrary%2Fhello%3Apull&service=harbor-registry",
+		"ns=ghcr.io&scope=repository%3Aowner%2Fapp%3Apull",
+		"account=a&scope=repository%3Ax%3Apull+repository%3Ay%3Apush%2Cpull",
+		"scope=registry%3Acatalog%3A%2A",
+		"sc%6Fpe=repository%3Aother%2Fx%3Apull",
+		"scope=repository(plugin)%3Ax%3Apull",
+		"scope=repository%3Ax%3Ay%3Apull",
+		"a=b;scope=repository:other/x:pull",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		query, target, err := fuzzProjects.MapTokenRequest(raw)
+		if err != nil {
+			return
+		}
+		values, _ := url.ParseQuery(query)
+		for _, param := range values["scope"] {
+			for _, scope := range strings.Split(param, " ") {
+				first, last := strings.Index(scope, ":"), strings.LastIndex(scope, ":")
+				if first < 0 || last <= first {
+					continue // Harbor ignores it
+				}
+				typ, name := scope[:first], scope[first+1:last]
+				if typ == "registry" {
+					continue
+				}
+				if !strings.HasPrefix(name, target.Project+"/") || !ValidName(name) {
+					t.Fatalf("scope %q forwarded from %q", scope, raw)
+				}
+			}
+		}
+	})
+}
+
+// FuzzChallenge: a rewritten challenge never sends the client's token request to another origin.
+func FuzzChallenge(f *testing.F) {
+	for _, seed := range []string{
+		`Bearer realm="http://h/service/token",service="harbor-registry",scope="repository:hub/x:pull"`,
+		`Basic realm="harbor", Bearer realm="http://h/t"`,
+		`Bearer realm=harbor`,
+		`Bearer realm="a\"b",scope="x"`,
+		`bearer REALM="x", realm="y"`,
+	} {
+		f.Add(seed)
+	}
+	x := mirror()
+	x.Target.NS = "ghcr.io"
+	f.Fuzz(func(t *testing.T, value string) {
+		out := x.Challenge(value)
+		if out == value {
+			return
+		}
+		for _, realm := range bearerRealms(out) {
+			if !strings.HasPrefix(realm, x.Origin+"/") {
+				t.Fatalf("realm %q in %q (from %q)", realm, out, value)
+			}
+		}
+	})
+}
+
+// bearerRealms lists the realm of every Bearer challenge in a header value.
+func bearerRealms(value string) []string {
+	var realms []string
+	inBearer := false
+	for i := skipSeparators(value, 0); i < len(value); i = skipSeparators(value, i) {
+		end := scanToken(value, i)
+		if end == i {
+			return realms
+		}
+		eq := skipSpaces(value, end)
+		if eq >= len(value) || value[eq] != '=' {
+			inBearer = strings.EqualFold(value[i:end], "bearer")
+			i = end
+			continue
+		}
+		v, stop, ok := scanParamValue(value, skipSpaces(value, eq+1))
+		if !ok {
+			return realms
+		}
+		if inBearer && strings.EqualFold(value[i:end], "realm") {
+			realms = append(realms, v)
+		}
+		i = stop
+	}
+	return realms
+}
+
+// FuzzURL: a rewritten Location is relative, on the public origin, or left exactly as it was.
+func FuzzURL(f *testing.F) {
+	for _, seed := range []string{
+		"/v2/hub/library/nginx/blobs/uploads/u?_state=x",
+		"http://mirror.example.com/v2/hub/x/blobs/uploads/u",
+		"https://s3.example.com/bucket/v2/hub/x",
+		"//mirror.example.com/v2/hub/x",
+		"http://mirror.example.com",
+		"/v2/_catalog?last=hub%2Fx&n=1",
+	} {
+		f.Add(seed)
+	}
+	x := mirror()
+	x.MirrorPath = "/hub"
+	f.Fuzz(func(t *testing.T, loc string) {
+		out, keep := x.URL(loc)
+		if !keep || out == loc {
+			return
+		}
+		relative := strings.HasPrefix(out, "/") && !strings.HasPrefix(out, "//")
+		if !relative && !strings.HasPrefix(out, x.Origin+"/") {
+			t.Fatalf("URL(%q) = %q: neither relative nor on %s", loc, out, x.Origin)
+		}
+		x.Link("<" + loc + `>; rel="next"`) // must not panic either
+	})
+}
+
+// hasDotSegment reports a "." or ".." path segment, which a server would resolve away.
+func hasDotSegment(path string) bool {
+	for _, segment := range strings.Split(path, "/") {
+		if segment == "." || segment == ".." {
+			return true
+		}
+	}
+	return false
+}

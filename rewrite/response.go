@@ -1,0 +1,212 @@
+package rewrite
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+)
+
+// Response holds what rewriting the headers of one Harbor response needs to know about the request.
+type Response struct {
+	// Origin is the public origin clients use, "scheme://host[:port]".
+	Origin string
+	// RequestHost is the Host the request arrived with; Harbor builds absolute URLs from it.
+	RequestHost string
+	MirrorPath  string
+	TokenPath   string
+	// Target is the project the request was mapped into; its zero value means origin-fix-only.
+	Target Target
+	// ClientName and MappedName are the request's repository name before and after mapping.
+	ClientName, MappedName string
+}
+
+// Realm is the token endpoint handed to clients. In mirror mode it is always the mirror's own,
+// carrying the request's ns so the token request maps into the same project. In
+// origin-fix-only mode Harbor's realm keeps its path and only gets the public origin.
+func (x *Response) Realm(harborRealm string) string {
+	if x.Target.Project == "" {
+		if _, rest, ok := splitOrigin(harborRealm); ok {
+			return x.Origin + rest
+		}
+		return harborRealm
+	}
+	realm := x.Origin + x.MirrorPath + x.TokenPath
+	if x.Target.NS != "" {
+		realm += "?ns=" + url.QueryEscape(x.Target.NS)
+	}
+	return realm
+}
+
+// URL rewrites a Location or Link target. URLs on other hosts (object-storage redirects) and
+// forms it does not recognise are returned unchanged. The second result is false when the URL
+// must be dropped: a catalog page link that continues past the project.
+func (x *Response) URL(raw string) (string, bool) {
+	origin, rest, ok := splitOrigin(raw)
+	if !ok || (origin != "" && !x.isLocal(hostOf(origin))) {
+		return raw, true
+	}
+	path, suffix := rest, ""
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		path, suffix = rest[:i], rest[i:]
+	}
+	if x.Target.Project != "" {
+		path, suffix, ok = x.unmapPath(path, suffix)
+		if !ok {
+			return "", false
+		}
+	}
+	if origin == "" {
+		return path + suffix, true
+	}
+	return x.Origin + path + suffix, true
+}
+
+// Link rewrites every <URL> in a Link header value, dropping links that must not be followed.
+func (x *Response) Link(value string) string {
+	if strings.IndexByte(value, '<') < 0 {
+		return value
+	}
+	var links []string
+	for _, link := range splitLinks(value) {
+		open := strings.IndexByte(link, '<')
+		end := strings.IndexByte(link, '>')
+		if open < 0 || end < open {
+			links = append(links, link)
+			continue
+		}
+		target, keep := x.URL(link[open+1 : end])
+		if keep {
+			links = append(links, link[:open+1]+target+link[end:])
+		}
+	}
+	return strings.Join(links, ",")
+}
+
+// splitLinks splits a Link value on the commas between links, not those inside <...> or quotes.
+func splitLinks(value string) []string {
+	var links []string
+	start, inURL, inQuote := 0, false, false
+	for i := 0; i < len(value); i++ {
+		switch c := value[i]; {
+		case c == '<' && !inQuote:
+			inURL = true
+		case c == '>' && !inQuote:
+			inURL = false
+		case c == '"' && !inURL:
+			inQuote = !inQuote
+		case c == ',' && !inURL && !inQuote:
+			links = append(links, value[start:i])
+			start = i + 1
+		}
+	}
+	return append(links, value[start:])
+}
+
+// unmapPath strips the project from a registry path and puts the mirror path back in front.
+func (x *Response) unmapPath(path, suffix string) (string, string, bool) {
+	project := "/v2/" + x.Target.Project + "/"
+	switch {
+	case strings.HasPrefix(path, project):
+		path = "/v2/" + path[len(project):]
+	case path == "/v2/_catalog":
+		var ok bool
+		suffix, ok = x.unmapCatalogLast(suffix)
+		if !ok {
+			return "", "", false
+		}
+	default:
+		return path, suffix, true
+	}
+	return x.MirrorPath + path, suffix, true
+}
+
+// unmapCatalogLast turns last=<project>/<name> back into the client's name. A last= outside the
+// project means Harbor's listing has moved past it, so the page link is dropped.
+func (x *Response) unmapCatalogLast(suffix string) (string, bool) {
+	if !strings.HasPrefix(suffix, "?") {
+		return suffix, true
+	}
+	last, rest, found := CutParam(suffix[1:], "last")
+	if !found {
+		return suffix, true
+	}
+	name, inProject := x.Target.Unmap(last)
+	if !inProject {
+		return "", false
+	}
+	if rest != "" {
+		rest = "&" + rest
+	}
+	return "?last=" + url.QueryEscape(name) + rest, true
+}
+
+func (x *Response) isLocal(host string) bool {
+	return strings.EqualFold(host, hostOf(x.Origin)) || strings.EqualFold(host, x.RequestHost)
+}
+
+// splitOrigin splits "scheme://host/rest" or "//host/rest" into its origin and "/rest", and
+// accepts "/rest" with an empty origin. Anything else (a path without a leading slash, an
+// opaque URI) is not ok.
+func splitOrigin(raw string) (origin, rest string, ok bool) {
+	if strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, "//") {
+		return "", raw, true
+	}
+	hostStart := 0
+	if strings.HasPrefix(raw, "//") {
+		hostStart = 2
+	} else if i := strings.Index(raw, "://"); i > 0 && isScheme(raw[:i]) {
+		hostStart = i + 3
+	} else {
+		return "", "", false
+	}
+	end := strings.IndexAny(raw[hostStart:], "/?#")
+	if end < 0 {
+		return raw, "/", true
+	}
+	end += hostStart
+	if raw[end] != '/' {
+		return raw[:end], "/" + raw[end:], true
+	}
+	return raw[:end], raw[end:], true
+}
+
+func isScheme(s string) bool {
+	return strings.EqualFold(s, "http") || strings.EqualFold(s, "https")
+}
+
+// hostOf returns the host[:port] of an origin.
+func hostOf(origin string) string {
+	if i := strings.Index(origin, "//"); i >= 0 {
+		return origin[i+2:]
+	}
+	return origin
+}
+
+// TagsBody puts the client's name into a tags/list document in place of Harbor's.
+func TagsBody(body []byte, clientName string) ([]byte, bool) {
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(body, &doc) != nil || doc["name"] == nil {
+		return body, false
+	}
+	doc["name"], _ = json.Marshal(clientName)
+	out, err := json.Marshal(doc)
+	return out, err == nil
+}
+
+// CatalogBody keeps the project's repositories in a _catalog document, named as clients see them.
+func CatalogBody(body []byte, t Target) ([]byte, bool) {
+	var doc map[string]json.RawMessage
+	var repositories []string
+	if json.Unmarshal(body, &doc) != nil || json.Unmarshal(doc["repositories"], &repositories) != nil {
+		return body, false
+	}
+	kept := make([]string, 0, len(repositories))
+	for _, full := range repositories {
+		if name, inProject := t.Unmap(full); inProject {
+			kept = append(kept, name)
+		}
+	}
+	doc["repositories"], _ = json.Marshal(kept)
+	out, err := json.Marshal(doc)
+	return out, err == nil
+}
