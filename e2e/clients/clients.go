@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,7 +129,7 @@ func runCommand(env []string, stdin []byte, bin string, args ...string) (string,
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = clientEnv(env)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
@@ -143,14 +144,25 @@ func runCommand(env []string, stdin []byte, bin string, args ...string) (string,
 	return string(out), nil
 }
 
-// mustRun is runCommand for set-up steps: it fails the test on error.
-func mustRun(t testing.TB, env []string, bin string, args ...string) string {
-	t.Helper()
-	out, err := runCommand(env, nil, bin, args...)
-	if err != nil {
-		t.Fatal(err)
+// redirectingEnv lists variables that would point a client away from the private daemon, socket or
+// configuration a helper gives it; they are removed from every client's and daemon's environment.
+var redirectingEnv = []string{
+	"CONTAINER_HOST", "CONTAINER_CONNECTION", "CONTAINER_SSHKEY", // podman --remote
+	"DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH",
+	"CONTAINERD_ADDRESS", "CONTAINERD_NAMESPACE", "CONTAINERD_SNAPSHOTTER", // ctr
+}
+
+// clientEnv returns the current environment without redirectingEnv, plus extra ("KEY=value", later
+// entries win).
+func clientEnv(extra []string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		key, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(redirectingEnv, key) {
+			env = append(env, kv)
+		}
 	}
-	return out
+	return append(env, extra...)
 }
 
 // writeFile writes a set-up file or fails the test.

@@ -2,9 +2,11 @@ package clients
 
 import (
 	"archive/tar"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -186,6 +188,58 @@ func main() { fmt.Println("hello from an imported image") }
 	if !strings.Contains(out, "hello from an imported image") {
 		t.Errorf("docker run output %q", out)
 	}
+}
+
+func TestDockerdCleanupAfterDockerdWasKilled(t *testing.T) {
+	Require(t, ClientDockerd)
+	tarPath := staticBinaryTar(t, `package main
+
+import "time"
+
+func main() { time.Sleep(time.Hour) }
+`)
+	var d *Dockerd
+	var containerPID int
+	// Registered first, so it runs after StartDockerd's own cleanups.
+	t.Cleanup(func() {
+		if d == nil {
+			return
+		}
+		requireNoMountsLeft(t, d.DataRoot, d.ExecRoot)
+		if containerPID > 0 && processRunning(containerPID) {
+			t.Errorf("container process %d still runs after cleanup", containerPID)
+		}
+	})
+	d = StartDockerd(t, DockerdOptions{})
+	d.Import(tarPath, "sleeper:test", `ENTRYPOINT ["/hello"]`)
+	id, err := d.Run("--detach", "--network", "none", "sleeper:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	containerPID, err = strconv.Atoi(d.Inspect(strings.TrimSpace(id), "{{.State.Pid}}"))
+	if err != nil || containerPID <= 0 {
+		t.Fatalf("container pid: %v", err)
+	}
+	if mounts, _ := mountPointsUnder(d.DataRoot); len(mounts) == 0 {
+		t.Errorf("expected dockerd to bind-mount its data-root")
+	}
+	// A killed dockerd leaves its data-root bind mount, the container's network namespace mount and
+	// the running container behind; the cleanups must remove all three.
+	if err := d.daemon.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-d.daemon.exited
+}
+
+// processRunning reports whether pid exists and is not a zombie.
+func processRunning(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
 }
 
 // staticBinaryTar builds a static Go program from source and returns a tar holding it as /hello.

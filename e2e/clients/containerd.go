@@ -72,7 +72,33 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	t.Cleanup(func() { unmountUnder(t, stateDir) })
 	c.daemon = startDaemon(t, "containerd", c.LogPath, nil, "containerd", "--config", c.ConfigPath)
 	c.daemon.waitReady(t, func() error { return dialUnix(c.Address) })
+	// Runs before containerd stops (and after a dockerd using it has stopped).
+	t.Cleanup(c.killLeftoverTasks)
 	return c
+}
+
+// killLeftoverTasks force-deletes every task still running, in every namespace. A container whose
+// dockerd was killed keeps running under its shim, which outlives containerd; deleting the task ends
+// both.
+func (c *Containerd) killLeftoverTasks() {
+	namespaces, err := runCommand(nil, nil, "ctr", "--address", c.Address, "namespaces", "ls", "--quiet")
+	if err != nil {
+		c.t.Errorf("list containerd namespaces: %v", err)
+		return
+	}
+	for _, namespace := range strings.Fields(namespaces) {
+		tasks, err := runCommand(nil, nil, "ctr", "--address", c.Address, "--namespace", namespace, "task", "ls", "--quiet")
+		if err != nil {
+			c.t.Errorf("list containerd tasks: %v", err)
+			continue
+		}
+		for _, task := range strings.Fields(tasks) {
+			c.t.Logf("containerd: deleting leftover task %s/%s", namespace, task)
+			if _, err := runCommand(nil, nil, "ctr", "--address", c.Address, "--namespace", namespace, "task", "delete", "--force", task); err != nil {
+				c.t.Errorf("delete leftover task: %v", err)
+			}
+		}
+	}
 }
 
 // Ctr runs `ctr --address <socket> --namespace <ns> args...` and returns its combined output.

@@ -2,8 +2,6 @@ package clients
 
 import (
 	"bufio"
-	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -42,7 +40,7 @@ func startDaemon(t testing.TB, name, logPath string, env []string, bin string, a
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = clientEnv(env)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -218,19 +216,4 @@ func unescapeMountInfo(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
-}
-
-// waitUntil polls check every 20ms until it returns nil or ctx ends.
-func waitUntil(ctx context.Context, check func() error) error {
-	for {
-		err := check()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }

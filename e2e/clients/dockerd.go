@@ -185,7 +185,7 @@ func (d *Dockerd) Docker(args ...string) (string, error) {
 }
 
 func (d *Dockerd) docker(stdin []byte, args ...string) (string, error) {
-	env := []string{"DOCKER_HOST=" + d.Host, "DOCKER_CONFIG=" + d.ClientDir, "DOCKER_CONTEXT="}
+	env := []string{"DOCKER_HOST=" + d.Host, "DOCKER_CONFIG=" + d.ClientDir}
 	return runCommand(env, stdin, d.CLI, args...)
 }
 
