@@ -7,8 +7,13 @@
 // command's output; operations a test may expect to fail (pulls, logins, copies) return the output and an
 // error that quotes the command line and its output.
 //
-// None of these helpers hide a client falling back to the upstream registry: dockerd and podman quietly
-// try Docker Hub when a mirror fails, so a test must check the mirror's own request log.
+// None of these helpers hide a client falling back to the upstream registry: dockerd, containerd and
+// podman quietly try Docker Hub when a mirror fails, so a test must check the mirror's own request log.
+//
+// A few machine-wide paths cannot be moved by any flag in these versions and may appear after a run:
+// /run/docker/plugins (empty, dockerd 20.10), /run/containerd/s (shim sockets while a container runs,
+// containerd 1.6) and /var/lib/containers/cache (skopeo's blob-info cache as root). skopeo and podman
+// also still read the /etc/containers/registries.conf.d drop-ins (short-name aliases).
 package clients
 
 import (

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,12 +46,11 @@ func startDaemon(t testing.TB, name, logPath string, env []string, bin string, a
 		// Own process group: a ^C aimed at `go test` must not kill the daemon before cleanup stops it.
 		Setpgid: true,
 		// If the test binary dies (panic, -timeout) the daemon is told to shut down rather than leak.
+		// (The signal is tied to the forking OS thread, which Go only ends when a goroutine exits
+		// while locked to it.)
 		Pdeathsig: syscall.SIGTERM,
 	}
-	// Pdeathsig fires when the forking OS thread exits; keep this goroutine on one thread while forking.
-	runtime.LockOSThread()
 	err = cmd.Start()
-	runtime.UnlockOSThread()
 	logFile.Close()
 	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
