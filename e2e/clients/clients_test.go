@@ -313,7 +313,15 @@ func TestPodmanPullsThroughRegistryMirror(t *testing.T) {
 	digest := pushHelloIndex(t, reg, helloRepo)
 	reg.Reset()
 
-	p := NewPodman(t)
+	var p *Podman
+	// Registered first, so it runs after NewPodman's own cleanups: a failed pull leaves <root>/overlay
+	// mounted.
+	t.Cleanup(func() {
+		if p != nil {
+			requireNoMountsLeft(t, p.Root)
+		}
+	})
+	p = NewPodman(t)
 	WriteRegistriesConf(t, p.RegistriesConf, "docker.io", reg.Host, true)
 	timed(t, "podman pull via registry.mirror", func() {
 		if _, err := p.Pull("docker.io/library/hello:latest"); err != nil {
@@ -329,6 +337,17 @@ func TestPodmanPullsThroughRegistryMirror(t *testing.T) {
 	if _, err := p.Pull("hello"); err != nil {
 		t.Fatal(err)
 	}
+
+	// When the mirror answers 404, podman goes on to Docker Hub, which fails offline.
+	out, err := p.Pull("docker.io/library/missing:latest")
+	if err == nil {
+		t.Fatalf("pull of a missing image succeeded:\n%s", out)
+	}
+	reg.requireRequest(t, "GET", "/v2/library/missing/manifests/latest")
+	if !strings.Contains(out, "docker.io") {
+		t.Errorf("pull error does not mention the fallback to docker.io:\n%s", out)
+	}
+	t.Logf("podman pull of a missing image: %s", out)
 }
 
 func TestPodmanLoginToMirror(t *testing.T) {
