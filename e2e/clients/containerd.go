@@ -107,9 +107,9 @@ func (c *Containerd) Ctr(args ...string) (string, error) {
 }
 
 // Pull runs `ctr image pull --hosts-dir hostsDir extraArgs... ref`. ctr does not normalize names: ref
-// must be fully qualified, e.g. "docker.io/library/hello:latest". hostsDir may be empty. A failing
-// mirror host is skipped for hosts.toml's server (the real registry): a nil error does not prove the
-// mirror served the image.
+// must be fully qualified, e.g. "docker.io/library/hello:latest". hostsDir may be empty. containerd
+// moves on from a failing mirror (even a 404) to hosts.toml's server, the real registry: a nil error
+// does not prove the mirror served the image.
 func (c *Containerd) Pull(ref, hostsDir string, extraArgs ...string) (string, error) {
 	args := []string{"image", "pull"}
 	if hostsDir != "" {
