@@ -55,12 +55,17 @@ const maxTokenForm = 64 << 10
 const maxRewrittenBody = 8 << 20
 
 // Mirror is the middleware. It holds no mutable state, so one instance serves concurrent requests.
+//
+// The per-request code below uses plain functions rather than methods, and does its string work
+// with few standard-library calls: Yaegi v0.16.1 interprets it, and there a method call costs
+// several times a function call, and every interpreted statement counts.
 type Mirror struct {
 	next         http.Handler
-	projects     rewrite.Projects
+	projects     *rewrite.Projects
 	originOnly   bool
 	mirrorPath   string
 	tokenPath    string
+	realmPath    string // mirrorPath + tokenPath
 	publicOrigin string
 	readOnly     bool
 	registryOnly bool
@@ -88,7 +93,7 @@ func newMirror(c *Config) (*Mirror, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.projects = rewrite.Projects{Default: c.Project, ByRegistry: registries, LibraryPrefix: c.LibraryPrefix}
+	m.projects = rewrite.NewProjects(c.Project, registries, c.LibraryPrefix)
 	m.originOnly = c.Project == "" && len(registries) == 0
 	if m.mirrorPath, err = rewrite.ParseMirrorPath(c.MirrorPath); err != nil {
 		return nil, fmt.Errorf("mirrorPath: %q %w", c.MirrorPath, err)
@@ -99,6 +104,7 @@ func newMirror(c *Config) (*Mirror, error) {
 	if m.tokenPath, err = rewrite.ParseTokenPath(c.TokenPath); err != nil {
 		return nil, fmt.Errorf("tokenPath: %q %w", c.TokenPath, err)
 	}
+	m.realmPath = m.mirrorPath + m.tokenPath
 	if c.PublicURL != "" {
 		if m.publicOrigin, err = rewrite.ParsePublicURL(c.PublicURL); err != nil {
 			return nil, fmt.Errorf("publicURL: %q %w", c.PublicURL, err)
@@ -149,8 +155,19 @@ func flattenInto(out map[string]string, prefix string, raw map[string]interface{
 }
 
 func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m.mirrorPath != "" || m.originOnly || !strings.HasPrefix(r.URL.Path, "/v2/") {
+		serveOther(m, w, r)
+		return
+	}
+	serveRegistry(m, w, r, r.URL.Path)
+}
+
+// serveOther routes everything but a plain /v2/... request; kept apart from ServeHTTP so that a
+// pull does not pay for its branches under Yaegi.
+func serveOther(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	if m.originOnly {
-		m.forward(w, r, m.exchange(w, r, rewrite.Target{}), bodyAsIs)
+		rw := &responseWriter{ResponseWriter: w, m: m, r: r}
+		m.next.ServeHTTP(rw, r)
 		return
 	}
 	path := r.URL.Path
@@ -163,10 +180,10 @@ func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		path = rest
 	}
 	switch {
-	case path == "/v2" || strings.HasPrefix(path, "/v2/"):
-		m.serveRegistry(w, r, path)
+	case strings.HasPrefix(path, "/v2/") || path == "/v2":
+		serveRegistry(m, w, r, path)
 	case path == m.tokenPath:
-		m.serveToken(w, r)
+		serveToken(m, w, r)
 	case m.registryOnly && m.mirrorPath == "":
 		writeError(w, rewrite.NotFound("this host serves only the registry API"))
 	default:
@@ -174,36 +191,28 @@ func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (m *Mirror) serveRegistry(w http.ResponseWriter, r *http.Request, path string) {
+func serveRegistry(m *Mirror, w http.ResponseWriter, r *http.Request, path string) {
 	if m.readOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
 		writeError(w, rewrite.MethodNotAllowed("this mirror is read-only"))
 		return
 	}
-	req, err := m.projects.MapRequest(path, r.URL.RawPath, r.URL.RawQuery)
-	if err != nil {
+	rw := &responseWriter{ResponseWriter: w, m: m, r: r}
+	if err := rewrite.MapRequest(m.projects, &rw.x, path, r.URL.RawPath, r.URL.RawQuery); err != nil {
 		writeError(w, err)
 		return
 	}
-	x := m.exchange(w, r, req.Target)
-	if x == nil {
-		return
+	if r.Method == http.MethodGet && (rw.x.Route.Kind == rewrite.KindTags || rw.x.Route.Kind == rewrite.KindCatalog) {
+		rw.document = true
 	}
-	x.ClientName, x.MappedName = req.Route.Name, req.MappedName
-	setRequestURI(r, req.Path, req.RawQuery)
-	body := bodyAsIs
-	if r.Method == http.MethodGet {
-		switch req.Route.Kind {
-		case rewrite.KindTags:
-			body = bodyTags
-		case rewrite.KindCatalog:
-			body = bodyCatalog
-		}
+	r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.RequestURI = rw.x.Path, "", rw.x.RawQuery, rw.x.RequestURI
+	m.next.ServeHTTP(rw, r)
+	if rw.buffering {
+		finish(rw)
 	}
-	m.forward(w, r, x, body)
 }
 
-func (m *Mirror) serveToken(w http.ResponseWriter, r *http.Request) {
-	query, target, err := m.projects.MapTokenRequest(r.URL.RawQuery)
+func serveToken(m *Mirror, w http.ResponseWriter, r *http.Request) {
+	query, target, err := rewrite.MapTokenRequest(m.projects, r.URL.RawQuery)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -224,7 +233,7 @@ func (m *Mirror) serveToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // mapTokenForm maps the scopes of an OAuth2 token request body (RFC 6749 form).
-func mapTokenForm(r *http.Request, target rewrite.Target) *rewrite.Error {
+func mapTokenForm(r *http.Request, target *rewrite.Target) *rewrite.Error {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "application/x-www-form-urlencoded" {
 		return &rewrite.Error{Status: http.StatusUnsupportedMediaType, Code: "UNSUPPORTED",
@@ -249,26 +258,6 @@ func mapTokenForm(r *http.Request, target rewrite.Target) *rewrite.Error {
 	return nil
 }
 
-// exchange prepares the response rewriting of one request. It answers 400 itself, and returns
-// nil, when the request's Host cannot be echoed into a URL.
-func (m *Mirror) exchange(w http.ResponseWriter, r *http.Request, target rewrite.Target) *rewrite.Response {
-	origin := m.publicOrigin
-	if origin == "" {
-		var err *rewrite.Error
-		if origin, err = rewrite.Origin(requestScheme(r), r.Host); err != nil {
-			writeError(w, err)
-			return nil
-		}
-	}
-	return &rewrite.Response{
-		Origin:      origin,
-		RequestHost: r.Host,
-		MirrorPath:  m.mirrorPath,
-		TokenPath:   m.tokenPath,
-		Target:      target,
-	}
-}
-
 // requestScheme trusts X-Forwarded-Proto as Traefik's entrypoint sets it (from the connection,
 // or from a trusted proxy in front), then the connection itself.
 func requestScheme(r *http.Request) string {
@@ -291,15 +280,6 @@ func setRequestURI(r *http.Request, path, rawQuery string) {
 	r.URL.RawPath = ""
 	r.URL.RawQuery = rawQuery
 	r.RequestURI = r.URL.RequestURI()
-}
-
-func (m *Mirror) forward(w http.ResponseWriter, r *http.Request, x *rewrite.Response, body bodyRewrite) {
-	if x == nil {
-		return
-	}
-	rw := &responseWriter{ResponseWriter: w, x: x, body: body}
-	m.next.ServeHTTP(rw, r)
-	rw.finish()
 }
 
 func writeError(w http.ResponseWriter, e *rewrite.Error) {

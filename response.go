@@ -8,15 +8,6 @@ import (
 	"github.com/harbormirror/harbormirror/rewrite"
 )
 
-// bodyRewrite says whether a 200 response body is a document whose names must be rewritten.
-type bodyRewrite int
-
-const (
-	bodyAsIs bodyRewrite = iota
-	bodyTags
-	bodyCatalog
-)
-
 // responseWriter rewrites Harbor's response headers on their way out. Bodies stream through,
 // except the small JSON documents of tags/list and _catalog.
 //
@@ -24,8 +15,12 @@ const (
 // so a response without Content-Length is flushed from Write instead.
 type responseWriter struct {
 	http.ResponseWriter
-	x           *rewrite.Response
-	body        bodyRewrite
+	m *Mirror
+	r *http.Request
+	x rewrite.Exchange
+	// document is set for a GET of tags/list or _catalog, whose JSON names are rewritten.
+	document    bool
+	refused     bool // the response was replaced by an error; Harbor's body is dropped
 	wroteHeader bool
 	flusher     http.Flusher
 	buffering   bool
@@ -33,7 +28,23 @@ type responseWriter struct {
 	buf         []byte
 }
 
+// WriteHeader passes the common answer, a 200 with a length and no Link, straight through; the
+// rest goes to writeHeader, so that Yaegi does not allocate its locals on every response.
 func (w *responseWriter) WriteHeader(code int) {
+	if code != http.StatusOK || w.wroteHeader || w.document {
+		writeHeader(w, code)
+		return
+	}
+	h := w.ResponseWriter.Header()
+	if h["Link"] != nil || h["Content-Length"] == nil {
+		writeHeader(w, code)
+		return
+	}
+	w.wroteHeader = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func writeHeader(w *responseWriter, code int) {
 	if w.wroteHeader {
 		return
 	}
@@ -43,8 +54,12 @@ func (w *responseWriter) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	h := w.ResponseWriter.Header()
-	rewriteHeaders(h, w.x)
-	if code == http.StatusOK && w.body != bodyAsIs && strings.HasPrefix(h.Get("Content-Type"), "application/json") {
+	if err := rewriteHeaders(w, h, code); err != nil {
+		w.refused = true
+		writeError(w.ResponseWriter, err)
+		return
+	}
+	if code == http.StatusOK && w.document && strings.HasPrefix(h.Get("Content-Type"), "application/json") {
 		w.buffering, w.status = true, code
 		return
 	}
@@ -58,12 +73,15 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
+	if w.refused {
+		return len(b), nil
+	}
 	if w.buffering {
 		if len(w.buf)+len(b) <= maxRewrittenBody {
 			w.buf = append(w.buf, b...)
 			return len(b), nil
 		}
-		if err := w.streamUnchanged(); err != nil {
+		if err := streamUnchanged(w); err != nil {
 			return 0, err
 		}
 	}
@@ -76,7 +94,7 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 
 // Flush serves compiled callers that can see it; under Yaegi, Write flushes instead.
 func (w *responseWriter) Flush() {
-	if w.buffering {
+	if w.buffering || w.refused {
 		return
 	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
@@ -88,7 +106,7 @@ func (w *responseWriter) Flush() {
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // streamUnchanged gives up on a document too large to buffer and sends what it holds as is.
-func (w *responseWriter) streamUnchanged() error {
+func streamUnchanged(w *responseWriter) error {
 	w.buffering = false
 	w.ResponseWriter.Header().Del("Content-Length")
 	w.flusher, _ = w.ResponseWriter.(http.Flusher)
@@ -99,15 +117,15 @@ func (w *responseWriter) streamUnchanged() error {
 }
 
 // finish sends a buffered document once the upstream response is complete.
-func (w *responseWriter) finish() {
+func finish(w *responseWriter) {
 	if !w.buffering {
 		return
 	}
 	body := w.buf
-	switch w.body {
-	case bodyTags:
-		body, _ = rewrite.TagsBody(body, w.x.ClientName)
-	case bodyCatalog:
+	switch w.x.Route.Kind {
+	case rewrite.KindTags:
+		body, _ = rewrite.TagsBody(body, w.x.Route.Name)
+	case rewrite.KindCatalog:
 		body, _ = rewrite.CatalogBody(body, w.x.Target)
 	}
 	w.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -115,18 +133,36 @@ func (w *responseWriter) finish() {
 	_, _ = w.ResponseWriter.Write(body)
 }
 
-// rewriteHeaders applies the response rules to the headers that can carry Harbor's names or origin.
-func rewriteHeaders(h http.Header, x *rewrite.Response) {
-	for i, v := range h["Www-Authenticate"] {
-		h["Www-Authenticate"][i] = x.Challenge(v)
+// rewriteHeaders applies the response rules to the headers that can carry Harbor's names or
+// origin. Each header is looked at only for the statuses that carry it: under Yaegi every map
+// lookup counts. It fails only when the origin is needed and the request's Host cannot be one.
+func rewriteHeaders(w *responseWriter, h http.Header, code int) *rewrite.Error {
+	var challenges, locations, links []string
+	switch {
+	case code == http.StatusOK:
+		links = h["Link"]
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		challenges = h["Www-Authenticate"]
+	default:
+		locations = h["Location"]
 	}
-	for i, v := range h["Location"] {
-		h["Location"][i], _ = x.URL(v)
+	if challenges == nil && locations == nil && links == nil {
+		return nil
 	}
-	if links, ok := h["Link"]; ok {
+	if err := prepareOrigin(w); err != nil {
+		return err
+	}
+	for i, v := range challenges {
+		challenges[i] = rewrite.Challenge(&w.x, v)
+	}
+	for i, v := range locations {
+		location, _ := rewrite.RewriteURL(&w.x, v) // a local: Yaegi v0.16.1 drops tuples assigned into an index
+		locations[i] = location
+	}
+	if links != nil {
 		kept := links[:0]
 		for _, v := range links {
-			if v = x.Link(v); v != "" {
+			if v = rewrite.RewriteLink(&w.x, v); v != "" {
 				kept = append(kept, v)
 			}
 		}
@@ -136,4 +172,20 @@ func rewriteHeaders(h http.Header, x *rewrite.Response) {
 			h["Link"] = kept
 		}
 	}
+	return nil
+}
+
+// prepareOrigin fills in what the response rules need to know about the public side of the
+// exchange, once a header needs it.
+func prepareOrigin(w *responseWriter) *rewrite.Error {
+	w.x.RequestHost, w.x.MirrorPath, w.x.RealmPath, w.x.Origin = w.r.Host, w.m.mirrorPath, w.m.realmPath, w.m.publicOrigin
+	if w.x.Origin != "" {
+		return nil
+	}
+	origin, err := rewrite.Origin(requestScheme(w.r), w.r.Host)
+	if err != nil {
+		return err
+	}
+	w.x.Origin = origin
+	return nil
 }

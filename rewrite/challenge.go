@@ -1,11 +1,33 @@
 package rewrite
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
+
+// harborChallengeRE is the one shape Harbor and distribution send. Matching it is a single
+// compiled call; the general parser below walks the value byte by byte, which under Yaegi costs
+// tens of microseconds.
+var harborChallengeRE = regexp.MustCompile(`^Bearer realm="([^"\\]*)",service="[^"\\]*"(?:,scope="([^"\\]*)")?(?:,error="[^"\\]*")?$`)
 
 // Challenge rewrites the Bearer challenges in one Www-Authenticate value: realm becomes the
 // mirror's token endpoint and each scope loses the project. Every other parameter, every other
 // scheme (Basic) and the separators keep their bytes. A value it cannot parse is returned as is.
-func (x *Response) Challenge(value string) string {
+func Challenge(x *Exchange, value string) string {
+	m := harborChallengeRE.FindStringSubmatchIndex(value)
+	if m == nil {
+		return challengeGeneral(x, value)
+	}
+	out := value[:m[2]] + Realm(x, value[m[2]:m[3]])
+	if m[4] < 0 || x.Target == nil {
+		return out + value[m[3]:]
+	}
+	return out + value[m[3]:m[4]] + unmapScopes(x, value[m[4]:m[5]]) + value[m[5]:]
+}
+
+// challengeGeneral is Challenge for any well-formed value: several challenges, other parameter
+// orders, escapes, token-form values.
+func challengeGeneral(x *Exchange, value string) string {
 	var out strings.Builder
 	copied := 0 // value[:copied] is already in out
 	inBearer := false
@@ -39,9 +61,9 @@ func (x *Response) Challenge(value string) string {
 		var replacement string
 		switch {
 		case strings.EqualFold(name, "realm"):
-			replacement = x.Realm(param)
-		case strings.EqualFold(name, "scope") && x.Target.Project != "":
-			replacement = x.unmapScopes(param)
+			replacement = Realm(x, param)
+		case strings.EqualFold(name, "scope") && x.Target != nil:
+			replacement = unmapScopes(x, param)
 		default:
 			continue
 		}
@@ -56,10 +78,13 @@ func (x *Response) Challenge(value string) string {
 	return out.String()
 }
 
-func (x *Response) unmapScopes(scopes string) string {
+func unmapScopes(x *Exchange, scopes string) string {
+	if strings.IndexByte(scopes, ' ') < 0 {
+		return UnmapScope(x.Target, scopes, x.Route.Name, x.MappedName)
+	}
 	parts := strings.Split(scopes, " ")
 	for i, s := range parts {
-		parts[i] = UnmapScope(s, x.Target, x.ClientName, x.MappedName)
+		parts[i] = UnmapScope(x.Target, s, x.Route.Name, x.MappedName)
 	}
 	return strings.Join(parts, " ")
 }

@@ -21,7 +21,7 @@ const (
 )
 
 func TestClientSequences(t *testing.T) {
-	projects := Projects{Default: "hub", ByRegistry: map[string]string{"ghcr.io": "ghcr"}, LibraryPrefix: true}
+	projects := NewProjects("hub", map[string]string{"ghcr.io": "ghcr"}, true)
 	clients := map[string][]step{
 		"dockerd registry-mirrors pull hello": {
 			{request: "/v2/", forwarded: "/v2/"},
@@ -89,31 +89,30 @@ func TestClientSequences(t *testing.T) {
 		},
 	}
 	for client, steps := range clients {
-		var last Request
+		var last *Exchange
 		for i, s := range steps {
 			switch {
 			case strings.HasPrefix(s.request, "/"):
 				path, query, _ := strings.Cut(s.request, "?")
-				req, err := projects.MapRequest(path, "", query)
-				if err != nil {
+				last = exchangeFor()
+				if err := MapRequest(projects, last, path, "", query); err != nil {
 					t.Errorf("%s step %d: %v", client, i, err)
 					continue
 				}
-				last = req
-				if got := joinQuery(req.Path, req.RawQuery); got != s.forwarded {
+				if got := joinQuery(last.Path, last.RawQuery); got != s.forwarded {
 					t.Errorf("%s step %d: %s forwarded as %s, want %s", client, i, s.request, got, s.forwarded)
 				}
 			case strings.HasPrefix(s.request, "?"):
-				query, _, err := projects.MapTokenRequest(s.request[1:])
+				query, _, err := MapTokenRequest(projects, s.request[1:])
 				if err != nil || "?"+query != s.forwarded {
 					t.Errorf("%s step %d: token %s forwarded as ?%s (%v), want %s", client, i, s.request, query, err, s.forwarded)
 				}
 			case s.challenge != "":
-				if got := responseFor(last).Challenge(s.challenge); got != s.toClient {
+				if got := Challenge(last, s.challenge); got != s.toClient {
 					t.Errorf("%s step %d:\n got %s\nwant %s", client, i, got, s.toClient)
 				}
 			case s.location != "":
-				if got, _ := responseFor(last).URL(s.location); got != s.toLocation {
+				if got, _ := RewriteURL(last, s.location); got != s.toLocation {
 					t.Errorf("%s step %d: Location %s, want %s", client, i, got, s.toLocation)
 				}
 			}
@@ -124,17 +123,17 @@ func TestClientSequences(t *testing.T) {
 func TestTokenForm(t *testing.T) {
 	form := "grant_type=password&service=harbor-registry&client_id=containerd-client&username=alice&password=p%26ss%3Dw&scope=repository%3Alibrary%2Fhello%3Apull+repository%3Ateam%2Fapp%3Apull%2Cpush"
 	want := "grant_type=password&service=harbor-registry&client_id=containerd-client&username=alice&password=p%26ss%3Dw&scope=repository%3Ahub%2Flibrary%2Fhello%3Apull+repository%3Ahub%2Fteam%2Fapp%3Apull%2Cpush"
-	got, err := MapTokenForm(form, Target{Project: "hub", Library: true})
+	got, err := MapTokenForm(form, NewTarget("hub", true, ""))
 	if err != nil || got != want {
 		t.Errorf("MapTokenForm:\n got %s (%v)\nwant %s", got, err, want)
 	}
-	if _, err := MapTokenForm("a=b;scope=repository:other/x:pull", Target{Project: "hub"}); err == nil {
+	if _, err := MapTokenForm("a=b;scope=repository:other/x:pull", NewTarget("hub", false, "")); err == nil {
 		t.Error("a literal semicolon in the form must be refused")
 	}
 }
 
 func TestMapRequestRefusals(t *testing.T) {
-	projects := Projects{Default: "hub", LibraryPrefix: true}
+	projects := NewProjects("hub", nil, true)
 	tests := []struct {
 		path, rawPath, query string
 		status               int
@@ -146,17 +145,15 @@ func TestMapRequestRefusals(t *testing.T) {
 		{"/v2/x/nothing", "", "", 404},
 	}
 	for _, tt := range tests {
-		if _, err := projects.MapRequest(tt.path, tt.rawPath, tt.query); err == nil || err.Status != tt.status {
+		if err := MapRequest(projects, exchangeFor(), tt.path, tt.rawPath, tt.query); err == nil || err.Status != tt.status {
 			t.Errorf("MapRequest(%q, %q, %q) = %v; want status %d", tt.path, tt.rawPath, tt.query, err, tt.status)
 		}
 	}
 }
 
-func responseFor(req Request) *Response {
-	return &Response{
-		Origin: "https://mirror.example.com", RequestHost: "mirror.example.com", TokenPath: "/service/token",
-		Target: req.Target, ClientName: req.Route.Name, MappedName: req.MappedName,
-	}
+// exchangeFor is a fresh exchange on https://mirror.example.com, as the plugin starts one.
+func exchangeFor() *Exchange {
+	return &Exchange{Origin: "https://mirror.example.com", RequestHost: "mirror.example.com", RealmPath: "/service/token"}
 }
 
 func joinQuery(path, query string) string {

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-var fuzzProjects = Projects{Default: "hub", ByRegistry: map[string]string{"ghcr.io": "ghcr"}, LibraryPrefix: true}
+var fuzzProjects = NewProjects("hub", map[string]string{"ghcr.io": "ghcr"}, true)
 
 // FuzzMapRequest: whatever a client sends, a request that is forwarded stays inside the project
 // it was routed to, and Harbor (which decodes the query as Go's net/url does) sees no repository
@@ -27,7 +27,11 @@ func FuzzMapRequest(f *testing.F) {
 		f.Add(seed.path, seed.rawPath, seed.query)
 	}
 	f.Fuzz(func(t *testing.T, path, rawPath, query string) {
-		req, err := fuzzProjects.MapRequest(path, rawPath, query)
+		req, full := exchangeFor(), exchangeFor()
+		err, fullErr := MapRequest(fuzzProjects, req, path, rawPath, query), mapRequest(fuzzProjects, full, path, rawPath, query)
+		if (err == nil) != (fullErr == nil) || (err != nil && *err != *fullErr) || (err == nil && *req != *full) {
+			t.Fatalf("fast path and full mapping disagree on %q %q %q:\n%+v %v\n%+v %v", path, rawPath, query, req, err, full, fullErr)
+		}
 		if err != nil {
 			if err.Status < 400 || err.Status > 499 || len(err.Body()) == 0 {
 				t.Fatalf("refusal %+v is not a client error", err)
@@ -50,7 +54,7 @@ func FuzzMapRequest(f *testing.F) {
 			if !ValidName(req.MappedName) || !strings.HasPrefix(req.Path, "/v2/"+req.MappedName+"/") {
 				t.Fatalf("mapped name %q does not head the path %q", req.MappedName, req.Path)
 			}
-			back, ok := req.Target.Unmap(req.MappedName)
+			back, ok := UnmapName(req.Target, req.MappedName)
 			if !ok || (back != req.Route.Name && back != "library/"+req.Route.Name) {
 				t.Fatalf("Unmap(%q) = %q, client sent %q", req.MappedName, back, req.Route.Name)
 			}
@@ -88,7 +92,7 @@ func FuzzMapTokenQuery(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		query, target, err := fuzzProjects.MapTokenRequest(raw)
+		query, target, err := MapTokenRequest(fuzzProjects, raw)
 		if err != nil {
 			return
 		}
@@ -123,9 +127,12 @@ func FuzzChallenge(f *testing.F) {
 		f.Add(seed)
 	}
 	x := mirror()
-	x.Target.NS = "ghcr.io"
+	x.Target = NewTarget("ghcr", false, "ghcr.io")
 	f.Fuzz(func(t *testing.T, value string) {
-		out := x.Challenge(value)
+		out := Challenge(x, value)
+		if general := challengeGeneral(x, value); general != out {
+			t.Fatalf("fast path %q and general parser %q disagree on %q", out, general, value)
+		}
 		if out == value {
 			return
 		}
@@ -176,10 +183,9 @@ func FuzzURL(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	x := mirror()
-	x.MirrorPath = "/hub"
+	x := underMirrorPath()
 	f.Fuzz(func(t *testing.T, loc string) {
-		out, keep := x.URL(loc)
+		out, keep := RewriteURL(x, loc)
 		if !keep || out == loc {
 			return
 		}
@@ -187,7 +193,7 @@ func FuzzURL(f *testing.F) {
 		if !relative && !strings.HasPrefix(out, x.Origin+"/") {
 			t.Fatalf("URL(%q) = %q: neither relative nor on %s", loc, out, x.Origin)
 		}
-		x.Link("<" + loc + `>; rel="next"`) // must not panic either
+		RewriteLink(x, "<"+loc+`>; rel="next"`) // must not panic either
 	})
 }
 

@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -24,7 +25,8 @@ func ValidProject(p string) bool { return len(p) <= MaxNameLength && projectRE.M
 // ValidName reports whether name is a repository name in the OCI grammar.
 func ValidName(name string) bool { return len(name) <= MaxNameLength && nameRE.MatchString(name) }
 
-// Target is the Harbor project one request maps into, and how.
+// Target is a Harbor project that requests map into. NewTarget precomputes the strings the
+// per-request path needs, so that Yaegi interprets as little as possible there.
 type Target struct {
 	Project string
 	// Library puts a one-component name under "library/", as Docker Hub content is named.
@@ -32,27 +34,49 @@ type Target struct {
 	// NS is the upstream registry the client named with containerd's ?ns=, "" if none. It travels
 	// in the realm handed to the client, so that the token request maps to the same project.
 	NS string
+
+	prefix       string // "hub/"
+	singlePrefix string // prefix of a one-component name: "hub/library/" or "hub/"
+	realmQuery   string // "?ns=docker.io" or ""
 }
 
-// Map turns a client's repository name into the Harbor name inside t.Project.
-func (t Target) Map(name string) (string, *Error) {
+// NewTarget describes a project that requests map into.
+func NewTarget(project string, library bool, ns string) *Target {
+	t := &Target{Project: project, Library: library, NS: ns, prefix: project + "/"}
+	t.singlePrefix = t.prefix
+	if library {
+		t.singlePrefix += "library/"
+	}
+	if ns != "" {
+		t.realmQuery = "?ns=" + url.QueryEscape(ns)
+	}
+	return t
+}
+
+// MapName turns a client's repository name into the Harbor name inside t's project.
+func MapName(t *Target, name string) (string, *Error) {
 	if !ValidName(name) {
 		return "", nameInvalid("repository name must match the OCI grammar: " + quoteDetail(name))
 	}
-	if t.Library && strings.IndexByte(name, '/') < 0 {
-		name = "library/" + name
+	return mapValidName(t, name)
+}
+
+// mapValidName is MapName for a name already checked against the grammar.
+func mapValidName(t *Target, name string) (string, *Error) {
+	full := t.prefix + name
+	if strings.IndexByte(name, '/') < 0 {
+		full = t.singlePrefix + name
 	}
-	full := t.Project + "/" + name
 	if len(full) > MaxNameLength {
 		return "", nameInvalid("repository name longer than 255 characters with its project")
 	}
 	return full, nil
 }
 
-// Unmap strips t.Project from a Harbor name; ok is false for a name outside the project.
-func (t Target) Unmap(full string) (name string, ok bool) {
-	if len(full) > len(t.Project)+1 && full[len(t.Project)] == '/' && strings.HasPrefix(full, t.Project) {
-		return full[len(t.Project)+1:], true
+// UnmapName strips t's project from a Harbor name; ok is false for a name outside the project.
+func UnmapName(t *Target, full string) (name string, ok bool) {
+	if len(full) > len(t.prefix) && strings.HasPrefix(full, t.prefix) {
+		return full[len(t.prefix):], true
 	}
 	return full, false
 }

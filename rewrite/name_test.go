@@ -3,10 +3,10 @@ package rewrite
 import "testing"
 
 func TestTargetMap(t *testing.T) {
-	hub := Target{Project: "hub", Library: true}
-	team := Target{Project: "team"}
+	hub := NewTarget("hub", true, "")
+	team := NewTarget("team", false, "")
 	tests := []struct {
-		target   Target
+		target   *Target
 		name     string
 		want     string
 		wantCode string
@@ -32,7 +32,7 @@ func TestTargetMap(t *testing.T) {
 		{team, repeat("a", 250), "team/" + repeat("a", 250), ""},
 	}
 	for _, tt := range tests {
-		got, err := tt.target.Map(tt.name)
+		got, err := MapName(tt.target, tt.name)
 		if tt.wantCode != "" {
 			if err == nil || err.Code != tt.wantCode || err.Status != 400 {
 				t.Errorf("%+v.Map(%q) = %q, %v; want %s", tt.target, tt.name, got, err, tt.wantCode)
@@ -42,14 +42,14 @@ func TestTargetMap(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("%+v.Map(%q) = %q, %v; want %q", tt.target, tt.name, got, err, tt.want)
 		}
-		if back, ok := tt.target.Unmap(got); !ok || (back != tt.name && back != "library/"+tt.name) {
+		if back, ok := UnmapName(tt.target, got); !ok || (back != tt.name && back != "library/"+tt.name) {
 			t.Errorf("Unmap(%q) = %q, %v; want the client's name back", got, back, ok)
 		}
 	}
 }
 
 func TestTargetUnmap(t *testing.T) {
-	hub := Target{Project: "hub"}
+	hub := NewTarget("hub", false, "")
 	tests := []struct {
 		full, want string
 		ok         bool
@@ -62,17 +62,17 @@ func TestTargetUnmap(t *testing.T) {
 		{"other/hub/x", "other/hub/x", false},
 	}
 	for _, tt := range tests {
-		if got, ok := hub.Unmap(tt.full); got != tt.want || ok != tt.ok {
+		if got, ok := UnmapName(hub, tt.full); got != tt.want || ok != tt.ok {
 			t.Errorf("Unmap(%q) = %q, %v; want %q, %v", tt.full, got, ok, tt.want, tt.ok)
 		}
 	}
 }
 
-func TestProjectsTarget(t *testing.T) {
-	p := Projects{Default: "hub", ByRegistry: map[string]string{"ghcr.io": "ghcr", "quay.io": "quay"}, LibraryPrefix: true}
+func TestTargetFor(t *testing.T) {
+	p := NewProjects("hub", map[string]string{"ghcr.io": "ghcr", "quay.io": "quay"}, true)
 	tests := []struct {
 		ns       string
-		want     Target
+		want     Target // exported fields
 		wantCode string
 	}{
 		{"", Target{Project: "hub", Library: true}, ""},
@@ -82,29 +82,29 @@ func TestProjectsTarget(t *testing.T) {
 		{"gcr.io", Target{}, "NAME_UNKNOWN"},
 	}
 	for _, tt := range tests {
-		got, err := p.Target(tt.ns)
+		got, err := TargetFor(p, tt.ns)
 		if tt.wantCode != "" {
 			if err == nil || err.Code != tt.wantCode || err.Status != 404 {
-				t.Errorf("Target(%q) = %+v, %v; want %s", tt.ns, got, err, tt.wantCode)
+				t.Errorf("TargetFor(%q) = %+v, %v; want %s", tt.ns, got, err, tt.wantCode)
 			}
 			continue
 		}
-		if err != nil || got != tt.want {
-			t.Errorf("Target(%q) = %+v, %v; want %+v", tt.ns, got, err, tt.want)
+		if err != nil || got.Project != tt.want.Project || got.Library != tt.want.Library || got.NS != tt.want.NS {
+			t.Errorf("TargetFor(%q) = %+v, %v; want %+v", tt.ns, got, err, tt.want)
 		}
 	}
 
 	// docker.io listed explicitly wins over the default, and keeps the library prefix.
-	listed := Projects{Default: "team", ByRegistry: map[string]string{"docker.io": "hub"}, LibraryPrefix: true}
-	if got, _ := listed.Target("docker.io"); got != (Target{Project: "hub", Library: true, NS: "docker.io"}) {
+	listed := NewProjects("team", map[string]string{"docker.io": "hub"}, true)
+	if got, _ := TargetFor(listed, "docker.io"); got.Project != "hub" || !got.Library {
 		t.Errorf("listed docker.io: %+v", got)
 	}
 	// Registries only: requests without ns have nowhere to go.
-	nsOnly := Projects{ByRegistry: map[string]string{"ghcr.io": "ghcr"}}
-	if _, err := nsOnly.Target(""); err == nil || err.Code != "NAME_UNKNOWN" {
+	nsOnly := NewProjects("", map[string]string{"ghcr.io": "ghcr"}, false)
+	if _, err := TargetFor(nsOnly, ""); err == nil || err.Code != "NAME_UNKNOWN" {
 		t.Errorf("no default project: %v", err)
 	}
-	if _, err := nsOnly.Target("docker.io"); err == nil {
+	if _, err := TargetFor(nsOnly, "docker.io"); err == nil {
 		t.Errorf("docker.io without a default or a listing must be unknown")
 	}
 }

@@ -29,81 +29,107 @@ type Route struct {
 // The name, reference, digest and upload id are checked against the registry grammar, so a
 // path that parses can only name a repository, never climb out of one.
 func ParsePath(p string) (Route, *Error) {
+	var r Route
+	err := parsePath(&r, p)
+	return r, err
+}
+
+// parsePull is parsePath for the requests of a pull, manifests and blobs: it returns false for
+// anything else, which parsePath then handles. It is this small because Yaegi allocates every
+// local and intermediate value of a function on each call, whether its branch runs or not.
+func parsePull(r *Route, p string) bool {
+	if !strings.HasPrefix(p, "/v2/") {
+		return false
+	}
+	last := strings.LastIndexByte(p, '/')
+	sep := strings.LastIndexByte(p[:last], '/')
+	if sep <= len("/v2") {
+		return false
+	}
+	r.Name, r.Endpoint = p[len("/v2/"):sep], p[sep:]
+	switch p[sep+1 : last] {
+	case "manifests":
+		r.Kind = KindManifest
+		if !tagRE.MatchString(p[last+1:]) && !digestRE.MatchString(p[last+1:]) {
+			return false
+		}
+	case "blobs":
+		r.Kind = KindBlob
+		if !digestRE.MatchString(p[last+1:]) {
+			return false
+		}
+	default:
+		return false
+	}
+	return len(r.Name) <= MaxNameLength && nameRE.MatchString(r.Name)
+}
+
+// parsePath fills r. References, digests and upload ids hold no "/", so the last segments decide
+// the endpoint and whatever precedes them is the name.
+func parsePath(r *Route, p string) *Error {
 	if p == "/v2" || p == "/v2/" {
-		return Route{Kind: KindBase}, nil
+		r.Kind = KindBase
+		return nil
 	}
 	if !strings.HasPrefix(p, "/v2/") {
-		return Route{}, notFound("not a registry API path")
+		return notFound("not a registry API path")
 	}
 	if p == "/v2/_catalog" {
-		return Route{Kind: KindCatalog}, nil
+		r.Kind = KindCatalog
+		return nil
 	}
 	rest := p[len("/v2/"):]
-	route, err := splitEndpoint(rest)
-	if err != nil {
-		return Route{}, err
-	}
-	if !ValidName(route.Name) {
-		return Route{}, nameInvalid("repository name must match the OCI grammar: " + quoteDetail(route.Name))
-	}
-	return route, nil
-}
-
-// splitEndpoint finds the endpoint from the right: references, digests and upload ids hold no
-// "/", so the last segments decide, and whatever precedes them is the name.
-func splitEndpoint(rest string) (Route, *Error) {
-	for _, e := range fixedEndpoints {
-		if strings.HasSuffix(rest, e.suffix) && len(rest) > len(e.suffix) {
-			return Route{Kind: e.kind, Name: rest[:len(rest)-len(e.suffix)], Endpoint: e.suffix}, nil
-		}
-	}
 	last := strings.LastIndexByte(rest, '/')
 	if last <= 0 {
-		return Route{}, notFound("unknown registry API path")
+		return notFound("unknown registry API path")
+	}
+	sep := strings.LastIndexByte(rest[:last], '/')
+	if sep <= 0 {
+		return notFound("unknown registry API path")
 	}
 	arg := rest[last+1:]
-	before := rest[:last]
-	sep := strings.LastIndexByte(before, '/')
-	if sep <= 0 {
-		return Route{}, notFound("unknown registry API path")
-	}
-	name, endpoint := before[:sep], rest[sep:]
-	switch before[sep+1:] {
+	r.Name, r.Endpoint = rest[:sep], rest[sep:]
+	switch rest[sep+1 : last] {
 	case "manifests":
+		r.Kind = KindManifest
 		if !tagRE.MatchString(arg) && !digestRE.MatchString(arg) {
-			return Route{}, &Error{400, "MANIFEST_INVALID", "invalid manifest reference", "not a tag or digest: " + quoteDetail(arg)}
+			return &Error{400, "MANIFEST_INVALID", "invalid manifest reference", "not a tag or digest: " + quoteDetail(arg)}
 		}
-		return Route{Kind: KindManifest, Name: name, Endpoint: endpoint}, nil
 	case "blobs":
-		if !digestRE.MatchString(arg) {
-			return Route{}, digestInvalid(arg)
+		if arg == "uploads" {
+			r.Kind = KindUpload // POST /v2/<name>/blobs/uploads without the slash
+			break
 		}
-		return Route{Kind: KindBlob, Name: name, Endpoint: endpoint}, nil
+		r.Kind = KindBlob
+		if !digestRE.MatchString(arg) {
+			return digestInvalid(arg)
+		}
 	case "referrers":
+		r.Kind = KindReferrers
 		if !digestRE.MatchString(arg) {
-			return Route{}, digestInvalid(arg)
+			return digestInvalid(arg)
 		}
-		return Route{Kind: KindReferrers, Name: name, Endpoint: endpoint}, nil
+	case "tags":
+		if arg != "list" {
+			return notFound("unknown registry API path")
+		}
+		r.Kind = KindTags
 	case "uploads":
-		blobs := strings.LastIndexByte(name, '/')
-		if blobs <= 0 || name[blobs+1:] != "blobs" {
-			return Route{}, notFound("unknown registry API path")
+		blobs := strings.LastIndexByte(r.Name, '/')
+		if blobs <= 0 || r.Name[blobs:] != "/blobs" {
+			return notFound("unknown registry API path")
 		}
-		if !uploadRE.MatchString(arg) {
-			return Route{}, &Error{404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", "invalid upload id"}
+		r.Kind, r.Name, r.Endpoint = KindUpload, r.Name[:blobs], rest[blobs:]
+		if arg != "" && !uploadRE.MatchString(arg) {
+			return &Error{404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", "invalid upload id"}
 		}
-		return Route{Kind: KindUpload, Name: name[:blobs], Endpoint: rest[blobs:]}, nil
+	default:
+		return notFound("unknown registry API path")
 	}
-	return Route{}, notFound("unknown registry API path")
-}
-
-var fixedEndpoints = []struct {
-	suffix string
-	kind   Kind
-}{
-	{"/tags/list", KindTags},
-	{"/blobs/uploads/", KindUpload},
-	{"/blobs/uploads", KindUpload},
+	if len(r.Name) > MaxNameLength || !nameRE.MatchString(r.Name) { // ValidName, inlined for Yaegi
+		return nameInvalid("repository name must match the OCI grammar: " + quoteDetail(r.Name))
+	}
+	return nil
 }
 
 func digestInvalid(arg string) *Error {
@@ -111,7 +137,8 @@ func digestInvalid(arg string) *Error {
 }
 
 // UnsafeEscapes reports whether an escaped path hides a "/" or "." (or a second round of
-// escaping) that a later decoder could read as a different repository than the one checked.
+// escaping, or a backslash) that a later decoder could read as another repository than the one
+// checked.
 func UnsafeEscapes(escapedPath string) bool {
 	for i := strings.IndexByte(escapedPath, '%'); i >= 0; i = nextPercent(escapedPath, i) {
 		if i+2 >= len(escapedPath) {

@@ -5,33 +5,39 @@ const DockerHub = "docker.io"
 
 // Projects routes a request to a Harbor project by the upstream registry the client names.
 type Projects struct {
-	// Default serves requests that name no registry ("" when every request must name one).
-	Default string
-	// ByRegistry maps containerd's ?ns= value to a project.
-	ByRegistry map[string]string
-	// LibraryPrefix puts one-component Docker Hub names under "library/".
-	LibraryPrefix bool
+	// Default serves requests that name no registry; nil when every request must name one.
+	Default *Target
+	byNS    map[string]*Target
 }
 
-// Target picks the project for a request whose ?ns= is ns ("" when absent).
+// NewProjects builds the routing table once, at configuration time.
 //
-// docker.io falls back to Default when it is not listed: the default project is the Docker Hub
-// mirror in the common set-up, and containerd always sends ns=docker.io to it. Any other unlisted
-// registry is unknown, so containerd moves on to its next host instead of getting, say, a Docker
-// Hub image under a ghcr.io name.
-func (p Projects) Target(ns string) (Target, *Error) {
+// docker.io falls back to the default project when it is not listed: the default project is the
+// Docker Hub mirror in the common set-up, and containerd always sends ns=docker.io to it. Any
+// other unlisted registry is unknown, so containerd moves on to its next host instead of getting,
+// say, a Docker Hub image under a ghcr.io name.
+func NewProjects(defaultProject string, byRegistry map[string]string, libraryPrefix bool) *Projects {
+	p := &Projects{byNS: map[string]*Target{}}
+	if defaultProject != "" {
+		p.Default = NewTarget(defaultProject, libraryPrefix, "")
+		p.byNS[DockerHub] = NewTarget(defaultProject, libraryPrefix, DockerHub)
+	}
+	for ns, project := range byRegistry {
+		p.byNS[ns] = NewTarget(project, libraryPrefix && ns == DockerHub, ns)
+	}
+	return p
+}
+
+// TargetFor picks the project for a request whose ?ns= is ns ("" when absent).
+func TargetFor(p *Projects, ns string) (*Target, *Error) {
 	if ns == "" {
-		if p.Default == "" {
-			return Target{}, nameUnknown("this mirror serves only requests that name their registry with ?ns=")
+		if p.Default == nil {
+			return nil, nameUnknown("this mirror serves only requests that name their registry with ?ns=")
 		}
-		return Target{Project: p.Default, Library: p.LibraryPrefix}, nil
+		return p.Default, nil
 	}
-	project, listed := p.ByRegistry[ns]
-	if !listed && ns == DockerHub {
-		project = p.Default
+	if t := p.byNS[ns]; t != nil {
+		return t, nil
 	}
-	if project == "" {
-		return Target{}, nameUnknown("this mirror does not serve registry " + quoteDetail(ns))
-	}
-	return Target{Project: project, Library: p.LibraryPrefix && ns == DockerHub, NS: ns}, nil
+	return nil, nameUnknown("this mirror does not serve registry " + quoteDetail(ns))
 }

@@ -11,6 +11,9 @@ func CutParam(rawQuery, key string) (value, rest string, found bool) {
 	if !mayHoldParam(rawQuery, key) {
 		return "", rawQuery, false
 	}
+	if strings.HasPrefix(rawQuery, key+"=") && strings.IndexAny(rawQuery, "&%+") < 0 {
+		return rawQuery[len(key)+1:], "", true // containerd's lone ns=docker.io
+	}
 	var kept []string
 	for _, pair := range strings.Split(rawQuery, "&") {
 		k, v := splitPair(pair)
@@ -28,38 +31,37 @@ func CutParam(rawQuery, key string) (value, rest string, found bool) {
 
 // MapQuery maps the parameters of a registry request that name a repository: from= on a blob
 // mount and last= on a catalog page. The other pairs keep their bytes and order.
-func MapQuery(rawQuery string, t Target, kind Kind) (string, *Error) {
-	var key string
+func MapQuery(rawQuery string, t *Target, kind Kind) (string, *Error) {
 	switch kind {
 	case KindUpload:
-		key = "from"
+		return mapParam(rawQuery, "from", t, MapName)
 	case KindCatalog:
 		return mapCatalogLast(rawQuery, t)
-	default:
-		return rawQuery, nil
 	}
-	return mapParam(rawQuery, key, t.Map)
+	return rawQuery, nil
 }
 
 // mapCatalogLast confines a catalog page to the project: Harbor lists repositories after last=,
 // so a page that starts at "<project>/" begins with the project's first repository.
-func mapCatalogLast(rawQuery string, t Target) (string, *Error) {
+func mapCatalogLast(rawQuery string, t *Target) (string, *Error) {
 	if !mayHoldParam(rawQuery, "last") {
 		if rawQuery == "" {
-			return "last=" + url.QueryEscape(t.Project+"/"), nil
+			return "last=" + url.QueryEscape(t.prefix), nil
 		}
-		return rawQuery + "&last=" + url.QueryEscape(t.Project+"/"), nil
+		return rawQuery + "&last=" + url.QueryEscape(t.prefix), nil
 	}
-	return mapParam(rawQuery, "last", func(v string) (string, *Error) {
-		if v == "" {
-			return t.Project + "/", nil
-		}
-		return t.Map(v)
-	})
+	return mapParam(rawQuery, "last", t, mapCatalogName)
+}
+
+func mapCatalogName(t *Target, name string) (string, *Error) {
+	if name == "" {
+		return t.prefix, nil
+	}
+	return MapName(t, name)
 }
 
 // mapParam rewrites the decoded value of every key=value pair named key.
-func mapParam(rawQuery, key string, mapValue func(string) (string, *Error)) (string, *Error) {
+func mapParam(rawQuery, key string, t *Target, mapValue func(*Target, string) (string, *Error)) (string, *Error) {
 	if !mayHoldParam(rawQuery, key) {
 		return rawQuery, nil
 	}
@@ -69,22 +71,37 @@ func mapParam(rawQuery, key string, mapValue func(string) (string, *Error)) (str
 		if k != key {
 			continue
 		}
-		decoded, err := url.QueryUnescape(v)
+		mapped, err := mapPairValue(t, key, v, mapValue)
 		if err != nil {
-			return "", BadRequest("malformed " + key + " parameter")
+			return "", err
 		}
-		mapped, mapErr := mapValue(decoded)
-		if mapErr != nil {
-			return "", mapErr
-		}
-		pairs[i] = key + "=" + url.QueryEscape(mapped)
+		pairs[i] = mapped
 	}
 	return strings.Join(pairs, "&"), nil
 }
 
+// mapPairValue decodes a value, maps it, and writes the pair back in canonical form.
+func mapPairValue(t *Target, key, rawValue string, mapValue func(*Target, string) (string, *Error)) (string, *Error) {
+	decoded, err := url.QueryUnescape(rawValue)
+	if err != nil {
+		return "", BadRequest("malformed " + key + " parameter")
+	}
+	mapped, mapErr := mapValue(t, decoded)
+	if mapErr != nil {
+		return "", mapErr
+	}
+	return key + "=" + url.QueryEscape(mapped), nil
+}
+
+// mapScopePair maps one scope=... pair of a token request.
+func mapScopePair(t *Target, pair string) (string, *Error) {
+	_, value := splitPair(pair)
+	return mapPairValue(t, "scope", value, MapScopes)
+}
+
 // MapTokenQuery maps every scope of a token request's query (GET) or form body (OAuth2 POST).
-func MapTokenQuery(rawQuery string, t Target) (string, *Error) {
-	return mapParam(rawQuery, "scope", func(v string) (string, *Error) { return MapScopes(v, t) })
+func MapTokenQuery(rawQuery string, t *Target) (string, *Error) {
+	return mapParam(rawQuery, "scope", t, MapScopes)
 }
 
 // CheckQuery refuses a query with a literal ";": Traefik's proxy turns ";" into "&" after the

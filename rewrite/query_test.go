@@ -24,7 +24,7 @@ func TestCutParam(t *testing.T) {
 }
 
 func TestMapQuery(t *testing.T) {
-	hub := Target{Project: "hub", Library: true}
+	hub := NewTarget("hub", true, "")
 	tests := []struct {
 		raw      string
 		kind     Kind
@@ -69,10 +69,10 @@ func TestCheckQuery(t *testing.T) {
 }
 
 func TestMapTokenQuery(t *testing.T) {
-	hub := Target{Project: "hub", Library: true}
-	ghcr := Target{Project: "ghcr", NS: "ghcr.io"}
+	hub := NewTarget("hub", true, "")
+	ghcr := NewTarget("ghcr", false, "ghcr.io")
 	tests := []struct {
-		target   Target
+		target   *Target
 		raw      string
 		want     string
 		wantCode string
@@ -116,7 +116,7 @@ func TestMapTokenQuery(t *testing.T) {
 }
 
 func TestUnmapScope(t *testing.T) {
-	hub := Target{Project: "hub", Library: true}
+	hub := NewTarget("hub", true, "")
 	tests := []struct {
 		scope, client, mapped, want string
 	}{
@@ -129,7 +129,7 @@ func TestUnmapScope(t *testing.T) {
 		{"garbage", "", "", "garbage"},
 	}
 	for _, tt := range tests {
-		if got := UnmapScope(tt.scope, hub, tt.client, tt.mapped); got != tt.want {
+		if got := UnmapScope(hub, tt.scope, tt.client, tt.mapped); got != tt.want {
 			t.Errorf("UnmapScope(%q) = %q, want %q", tt.scope, got, tt.want)
 		}
 	}

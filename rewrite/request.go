@@ -1,66 +1,149 @@
 package rewrite
 
-// Request is a registry API request as it is forwarded to Harbor.
-type Request struct {
-	Path     string // decoded; the plugin forwards it with no RawPath
-	RawQuery string
-	Route    Route
-	Target   Target
-	// MappedName is Route.Name inside the project ("" for /v2/ and _catalog).
+import (
+	"net/url"
+	"strings"
+)
+
+// Exchange is one request handled by the mirror: how it was mapped, and what rewriting Harbor's
+// response needs to know. The plugin fills one per request and passes it by pointer.
+type Exchange struct {
+	Route Route
+	// Target is the project the request maps into; nil in origin-fix-only mode.
+	Target *Target
+	// Path and RawQuery are the request as forwarded to Harbor (Path decoded, sent with no RawPath).
+	Path, RawQuery string
+	// RequestURI is Path and RawQuery as one request target. Built by concatenation: a mapped path
+	// holds only grammar characters, which need no escaping.
+	RequestURI string
+	// MappedName is Route.Name inside the project.
 	MappedName string
+
+	// Origin is the public origin, "scheme://host[:port]".
+	Origin string
+	// RequestHost is the Host the request arrived with; Harbor builds absolute URLs from it.
+	RequestHost string
+	// MirrorPath is prefixed to registry paths handed back; RealmPath is mirror path + token path.
+	MirrorPath, RealmPath string
 }
 
-// MapRequest maps a registry API request: path is decoded and starts with /v2 (any mirror path
-// already cut off), rawPath is the URL's RawPath ("" when the default encoding), rawQuery as sent.
-func (p Projects) MapRequest(path, rawPath, rawQuery string) (Request, *Error) {
+// MapRequest maps a registry API request into x: path is decoded and starts with "/v2/" (any
+// mirror path already cut off), rawPath is the URL's RawPath ("" for the default encoding),
+// rawQuery as sent.
+//
+// This is the fast path for a pull (a manifest or blob, with no query or containerd's lone ns=),
+// kept small for Yaegi (see parsePull); everything else goes to mapRequest. Both give the same
+// result, which the fuzz tests check.
+func MapRequest(p *Projects, x *Exchange, path, rawPath, rawQuery string) *Error {
+	t := p.Default
+	if strings.HasPrefix(rawQuery, "ns=") && strings.IndexAny(rawQuery, "&%+;") < 0 {
+		t = p.byNS[rawQuery[len("ns="):]]
+	} else if rawQuery != "" {
+		t = nil
+	}
+	if t == nil || rawPath != "" || !parsePull(&x.Route, path) {
+		return mapRequest(p, x, path, rawPath, rawQuery)
+	}
+	full := t.prefix + x.Route.Name
+	if strings.IndexByte(x.Route.Name, '/') < 0 {
+		full = t.singlePrefix + x.Route.Name
+	}
+	if len(full) > MaxNameLength {
+		return mapRequest(p, x, path, rawPath, rawQuery)
+	}
+	x.Target, x.MappedName, x.RawQuery = t, full, ""
+	x.Path = "/v2/" + full + x.Route.Endpoint
+	x.RequestURI = x.Path
+	return nil
+}
+
+// mapRequest is MapRequest for every request.
+func mapRequest(p *Projects, x *Exchange, path, rawPath, rawQuery string) *Error {
 	if rawPath != "" && UnsafeEscapes(rawPath) {
-		return Request{}, BadRequest("escaped '/', '.', '\\' or '%' in a registry path")
+		return BadRequest("escaped '/', '.', '\\' or '%' in a registry path")
 	}
-	if err := CheckQuery(rawQuery); err != nil {
-		return Request{}, err
+	if err := parsePath(&x.Route, path); err != nil {
+		return err
 	}
-	route, err := ParsePath(path)
-	if err != nil {
-		return Request{}, err
-	}
-	ns, query, _ := CutParam(rawQuery, "ns")
-	target, err := p.Target(ns)
-	if err != nil {
-		return Request{}, err
-	}
-	req := Request{Path: path, Route: route, Target: target}
-	if route.Name != "" {
-		if req.MappedName, err = target.Map(route.Name); err != nil {
-			return Request{}, err
+	t := p.Default
+	if rawQuery != "" {
+		if err := CheckQuery(rawQuery); err != nil {
+			return err
 		}
-		req.Path = "/v2/" + req.MappedName + route.Endpoint
+		var ns string
+		var err *Error
+		if ns, rawQuery, _ = CutParam(rawQuery, "ns"); ns != "" {
+			if t, err = TargetFor(p, ns); err != nil {
+				return err
+			}
+		}
 	}
-	if req.RawQuery, err = MapQuery(query, target, route.Kind); err != nil {
-		return Request{}, err
+	if t == nil {
+		_, err := TargetFor(p, "")
+		return err
 	}
-	return req, nil
+	if x.Route.Kind == KindUpload || x.Route.Kind == KindCatalog {
+		var err *Error
+		if rawQuery, err = MapQuery(rawQuery, t, x.Route.Kind); err != nil {
+			return err
+		}
+	}
+	x.Target, x.Path, x.RawQuery = t, path, rawQuery
+	if x.Route.Name != "" {
+		full := t.prefix + x.Route.Name
+		if strings.IndexByte(x.Route.Name, '/') < 0 {
+			full = t.singlePrefix + x.Route.Name
+		}
+		if len(full) > MaxNameLength {
+			return nameInvalid("repository name longer than 255 characters with its project")
+		}
+		x.MappedName, x.Path = full, "/v2/"+full+x.Route.Endpoint
+	}
+	x.RequestURI = x.Path
+	if rawQuery != "" {
+		x.RequestURI += "?" + rawQuery
+	}
+	return nil
 }
 
 // MapTokenRequest maps a token request's query: the ns marker the mirror put into the realm picks
 // the project, and every repository scope is mapped into it.
-func (p Projects) MapTokenRequest(rawQuery string) (query string, target Target, err *Error) {
-	if err = CheckQuery(rawQuery); err != nil {
-		return "", Target{}, err
+func MapTokenRequest(p *Projects, rawQuery string) (string, *Target, *Error) {
+	if err := CheckQuery(rawQuery); err != nil {
+		return "", nil, err
 	}
-	ns, query, _ := CutParam(rawQuery, "ns")
-	if target, err = p.Target(ns); err != nil {
-		return "", Target{}, err
+	pairs := strings.Split(rawQuery, "&")
+	var ns string
+	var scopes []int // indexes of the scope pairs
+	kept := pairs[:0]
+	for _, pair := range pairs {
+		switch key, value := splitPair(pair); key {
+		case "ns":
+			if ns == "" {
+				ns, _ = url.QueryUnescape(value)
+			}
+			continue
+		case "scope":
+			scopes = append(scopes, len(kept))
+		}
+		kept = append(kept, pair)
 	}
-	if query, err = MapTokenQuery(query, target); err != nil {
-		return "", Target{}, err
+	t, err := TargetFor(p, ns)
+	if err != nil {
+		return "", nil, err
 	}
-	return query, target, nil
+	for _, i := range scopes {
+		if kept[i], err = mapScopePair(t, kept[i]); err != nil {
+			return "", nil, err
+		}
+	}
+	return strings.Join(kept, "&"), t, nil
 }
 
 // MapTokenForm maps the scopes of an OAuth2 token request body (application/x-www-form-urlencoded).
-func MapTokenForm(form string, target Target) (string, *Error) {
+func MapTokenForm(form string, t *Target) (string, *Error) {
 	if err := CheckQuery(form); err != nil {
 		return "", err
 	}
-	return MapTokenQuery(form, target)
+	return MapTokenQuery(form, t)
 }

@@ -6,51 +6,33 @@ import (
 	"strings"
 )
 
-// Response holds what rewriting the headers of one Harbor response needs to know about the request.
-type Response struct {
-	// Origin is the public origin clients use, "scheme://host[:port]".
-	Origin string
-	// RequestHost is the Host the request arrived with; Harbor builds absolute URLs from it.
-	RequestHost string
-	MirrorPath  string
-	TokenPath   string
-	// Target is the project the request was mapped into; its zero value means origin-fix-only.
-	Target Target
-	// ClientName and MappedName are the request's repository name before and after mapping.
-	ClientName, MappedName string
-}
-
 // Realm is the token endpoint handed to clients. In mirror mode it is always the mirror's own,
 // carrying the request's ns so the token request maps into the same project. In
 // origin-fix-only mode Harbor's realm keeps its path and only gets the public origin.
-func (x *Response) Realm(harborRealm string) string {
-	if x.Target.Project == "" {
+func Realm(x *Exchange, harborRealm string) string {
+	if x.Target == nil {
 		if _, rest, ok := splitOrigin(harborRealm); ok {
 			return x.Origin + rest
 		}
 		return harborRealm
 	}
-	realm := x.Origin + x.MirrorPath + x.TokenPath
-	if x.Target.NS != "" {
-		realm += "?ns=" + url.QueryEscape(x.Target.NS)
-	}
-	return realm
+	return x.Origin + x.RealmPath + x.Target.realmQuery
 }
 
-// URL rewrites a Location or Link target. URLs on other hosts (object-storage redirects) and
-// forms it does not recognise are returned unchanged. The second result is false when the URL
-// must be dropped: a catalog page link that continues past the project.
-func (x *Response) URL(raw string) (string, bool) {
+// RewriteURL rewrites a Location or Link target. URLs on other hosts (object-storage redirects)
+// and forms it does not recognise are returned unchanged. The second result is false when the
+// URL must be dropped: a catalog page link that continues past the project.
+func RewriteURL(x *Exchange, raw string) (string, bool) {
 	origin, rest, ok := splitOrigin(raw)
-	if !ok || (origin != "" && !x.isLocal(hostOf(origin))) {
+	if !ok || (origin != "" && !isLocal(x, hostOf(origin))) {
 		return raw, true
 	}
 	path, suffix := rest, ""
 	if i := strings.IndexAny(rest, "?#"); i >= 0 {
 		path, suffix = rest[:i], rest[i:]
 	}
-	if x.Target.Project != "" {
-		path, suffix, ok = x.unmapPath(path, suffix)
+	if x.Target != nil {
+		path, suffix, ok = unmapPath(x, path, suffix)
 		if !ok {
 			return "", false
 		}
@@ -61,8 +43,8 @@ func (x *Response) URL(raw string) (string, bool) {
 	return x.Origin + path + suffix, true
 }
 
-// Link rewrites every <URL> in a Link header value, dropping links that must not be followed.
-func (x *Response) Link(value string) string {
+// RewriteLink rewrites every <URL> in a Link header value, dropping links that must not be followed.
+func RewriteLink(x *Exchange, value string) string {
 	if strings.IndexByte(value, '<') < 0 {
 		return value
 	}
@@ -74,7 +56,7 @@ func (x *Response) Link(value string) string {
 			links = append(links, link)
 			continue
 		}
-		target, keep := x.URL(link[open+1 : end])
+		target, keep := RewriteURL(x, link[open+1:end])
 		if keep {
 			links = append(links, link[:open+1]+target+link[end:])
 		}
@@ -103,14 +85,13 @@ func splitLinks(value string) []string {
 }
 
 // unmapPath strips the project from a registry path and puts the mirror path back in front.
-func (x *Response) unmapPath(path, suffix string) (string, string, bool) {
-	project := "/v2/" + x.Target.Project + "/"
+func unmapPath(x *Exchange, path, suffix string) (string, string, bool) {
 	switch {
-	case strings.HasPrefix(path, project):
-		path = "/v2/" + path[len(project):]
+	case strings.HasPrefix(path, "/v2/") && strings.HasPrefix(path[len("/v2/"):], x.Target.prefix):
+		path = "/v2/" + path[len("/v2/")+len(x.Target.prefix):]
 	case path == "/v2/_catalog":
 		var ok bool
-		suffix, ok = x.unmapCatalogLast(suffix)
+		suffix, ok = unmapCatalogLast(x.Target, suffix)
 		if !ok {
 			return "", "", false
 		}
@@ -122,7 +103,7 @@ func (x *Response) unmapPath(path, suffix string) (string, string, bool) {
 
 // unmapCatalogLast turns last=<project>/<name> back into the client's name. A last= outside the
 // project means Harbor's listing has moved past it, so the page link is dropped.
-func (x *Response) unmapCatalogLast(suffix string) (string, bool) {
+func unmapCatalogLast(t *Target, suffix string) (string, bool) {
 	if !strings.HasPrefix(suffix, "?") {
 		return suffix, true
 	}
@@ -130,7 +111,7 @@ func (x *Response) unmapCatalogLast(suffix string) (string, bool) {
 	if !found {
 		return suffix, true
 	}
-	name, inProject := x.Target.Unmap(last)
+	name, inProject := UnmapName(t, last)
 	if !inProject {
 		return "", false
 	}
@@ -140,7 +121,7 @@ func (x *Response) unmapCatalogLast(suffix string) (string, bool) {
 	return "?last=" + url.QueryEscape(name) + rest, true
 }
 
-func (x *Response) isLocal(host string) bool {
+func isLocal(x *Exchange, host string) bool {
 	return strings.EqualFold(host, hostOf(x.Origin)) || strings.EqualFold(host, x.RequestHost)
 }
 
@@ -188,13 +169,15 @@ func TagsBody(body []byte, clientName string) ([]byte, bool) {
 	if json.Unmarshal(body, &doc) != nil || doc["name"] == nil {
 		return body, false
 	}
-	doc["name"], _ = json.Marshal(clientName)
+	// A local, not doc["name"], _ = ...: Yaegi v0.16.1 drops a tuple assigned into a map index.
+	name, _ := json.Marshal(clientName)
+	doc["name"] = name
 	out, err := json.Marshal(doc)
 	return out, err == nil
 }
 
 // CatalogBody keeps the project's repositories in a _catalog document, named as clients see them.
-func CatalogBody(body []byte, t Target) ([]byte, bool) {
+func CatalogBody(body []byte, t *Target) ([]byte, bool) {
 	var doc map[string]json.RawMessage
 	var repositories []string
 	if json.Unmarshal(body, &doc) != nil || json.Unmarshal(doc["repositories"], &repositories) != nil {
@@ -202,11 +185,12 @@ func CatalogBody(body []byte, t Target) ([]byte, bool) {
 	}
 	kept := make([]string, 0, len(repositories))
 	for _, full := range repositories {
-		if name, inProject := t.Unmap(full); inProject {
+		if name, inProject := UnmapName(t, full); inProject {
 			kept = append(kept, name)
 		}
 	}
-	doc["repositories"], _ = json.Marshal(kept)
+	list, _ := json.Marshal(kept) // a local: see TagsBody
+	doc["repositories"] = list
 	out, err := json.Marshal(doc)
 	return out, err == nil
 }

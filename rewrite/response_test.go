@@ -4,27 +4,33 @@ import "testing"
 
 // mirror is the response context of a request for nginx on https://mirror.example.com, mapped
 // into the Docker Hub proxy-cache project hub.
-func mirror() *Response {
-	return &Response{
+func mirror() *Exchange {
+	return &Exchange{
 		Origin:      "https://mirror.example.com",
 		RequestHost: "mirror.example.com",
-		TokenPath:   "/service/token",
-		Target:      Target{Project: "hub", Library: true},
-		ClientName:  "nginx",
+		RealmPath:   "/service/token",
+		Target:      NewTarget("hub", true, ""),
+		Route:       Route{Kind: KindManifest, Name: "nginx", Endpoint: "/manifests/latest"},
 		MappedName:  "hub/library/nginx",
 	}
 }
 
+// underMirrorPath is mirror() served under /hub on a shared host.
+func underMirrorPath() *Exchange {
+	x := mirror()
+	x.MirrorPath, x.RealmPath = "/hub", "/hub/service/token"
+	return x
+}
+
 func TestChallenge(t *testing.T) {
 	withNS := mirror()
-	withNS.Target.NS = "docker.io"
-	underPath := mirror()
-	underPath.MirrorPath = "/hub"
-	originOnly := &Response{Origin: "https://harbor.example.com", RequestHost: "harbor.example.com", TokenPath: "/service/token"}
+	withNS.Target = NewTarget("hub", true, "docker.io")
+	underPath := underMirrorPath()
+	originOnly := &Exchange{Origin: "https://harbor.example.com", RequestHost: "harbor.example.com", RealmPath: "/service/token"}
 
 	tests := []struct {
 		name string
-		x    *Response
+		x    *Exchange
 		in   string
 		want string
 	}{
@@ -69,19 +75,18 @@ func TestChallenge(t *testing.T) {
 		{"empty", mirror(), ``, ``},
 	}
 	for _, tt := range tests {
-		if got := tt.x.Challenge(tt.in); got != tt.want {
+		if got := Challenge(tt.x, tt.in); got != tt.want {
 			t.Errorf("%s:\n got %s\nwant %s", tt.name, got, tt.want)
 		}
 	}
 }
 
 func TestURL(t *testing.T) {
-	underPath := mirror()
-	underPath.MirrorPath = "/hub"
-	originOnly := &Response{Origin: "https://harbor.example.com", RequestHost: "harbor.example.com"}
+	underPath := underMirrorPath()
+	originOnly := &Exchange{Origin: "https://harbor.example.com", RequestHost: "harbor.example.com"}
 	tests := []struct {
 		name string
-		x    *Response
+		x    *Exchange
 		in   string
 		want string
 	}{
@@ -115,18 +120,17 @@ func TestURL(t *testing.T) {
 		{"ftp untouched", mirror(), "ftp://mirror.example.com/v2/hub/x", "ftp://mirror.example.com/v2/hub/x"},
 	}
 	for _, tt := range tests {
-		if got, keep := tt.x.URL(tt.in); got != tt.want || !keep {
+		if got, keep := RewriteURL(tt.x, tt.in); got != tt.want || !keep {
 			t.Errorf("%s: URL(%q) = %q, %v; want %q", tt.name, tt.in, got, keep, tt.want)
 		}
 	}
 }
 
 func TestLink(t *testing.T) {
-	underPath := mirror()
-	underPath.MirrorPath = "/hub"
+	underPath := underMirrorPath()
 	tests := []struct {
 		name string
-		x    *Response
+		x    *Exchange
 		in   string
 		want string
 	}{
@@ -148,7 +152,7 @@ func TestLink(t *testing.T) {
 		{"no link", mirror(), `rel="next"`, `rel="next"`},
 	}
 	for _, tt := range tests {
-		if got := tt.x.Link(tt.in); got != tt.want {
+		if got := RewriteLink(tt.x, tt.in); got != tt.want {
 			t.Errorf("%s:\n got %s\nwant %s", tt.name, got, tt.want)
 		}
 	}
@@ -162,11 +166,11 @@ func TestBodies(t *testing.T) {
 	if got, ok := TagsBody([]byte(`not json`), "nginx"); ok || string(got) != "not json" {
 		t.Errorf("TagsBody(garbage) = %s, %v", got, ok)
 	}
-	got, ok = CatalogBody([]byte(`{"repositories":["alpha/x","hub/library/nginx","hub/team/app","hubx/y"]}`), Target{Project: "hub"})
+	got, ok = CatalogBody([]byte(`{"repositories":["alpha/x","hub/library/nginx","hub/team/app","hubx/y"]}`), NewTarget("hub", false, ""))
 	if want := `{"repositories":["library/nginx","team/app"]}`; !ok || string(got) != want {
 		t.Errorf("CatalogBody = %s, %v; want %s", got, ok, want)
 	}
-	got, ok = CatalogBody([]byte(`{"repositories":["alpha/x"]}`), Target{Project: "hub"})
+	got, ok = CatalogBody([]byte(`{"repositories":["alpha/x"]}`), NewTarget("hub", false, ""))
 	if want := `{"repositories":[]}`; !ok || string(got) != want {
 		t.Errorf("CatalogBody(none) = %s, %v; want %s", got, ok, want)
 	}

@@ -3,13 +3,13 @@ package rewrite
 import "strings"
 
 // MapScopes maps each space-separated scope in one scope parameter.
-func MapScopes(scopes string, t Target) (string, *Error) {
+func MapScopes(t *Target, scopes string) (string, *Error) {
 	if strings.IndexByte(scopes, ' ') < 0 {
-		return MapScope(scopes, t)
+		return MapScope(t, scopes)
 	}
 	parts := strings.Split(scopes, " ")
 	for i, s := range parts {
-		mapped, err := MapScope(s, t)
+		mapped, err := MapScope(t, s)
 		if err != nil {
 			return "", err
 		}
@@ -22,7 +22,7 @@ func MapScopes(scopes string, t Target) (string, *Error) {
 // last colon, as Harbor's token service reads it. Repository scopes are mapped into the project;
 // registry scopes (registry:catalog:*) pass; any other type is refused rather than forwarded
 // unmapped, so no scope can reach another project.
-func MapScope(scope string, t Target) (string, *Error) {
+func MapScope(t *Target, scope string) (string, *Error) {
 	if scope == "" {
 		return scope, nil
 	}
@@ -34,7 +34,7 @@ func MapScope(scope string, t Target) (string, *Error) {
 	case typ == "registry":
 		return scope, nil
 	case isRepositoryType(typ):
-		mapped, err := t.Map(name)
+		mapped, err := MapName(t, name)
 		if err != nil {
 			return "", err
 		}
@@ -46,7 +46,7 @@ func MapScope(scope string, t Target) (string, *Error) {
 // UnmapScope turns a scope in Harbor's names back into the client's: the request's own name when
 // it is the one mapped, otherwise the name with the project stripped. A scope it cannot place is
 // returned as it is.
-func UnmapScope(scope string, t Target, clientName, mappedName string) string {
+func UnmapScope(t *Target, scope, clientName, mappedName string) string {
 	typ, name, actions, ok := splitScope(scope)
 	if !ok || !isRepositoryType(typ) {
 		return scope
@@ -54,7 +54,7 @@ func UnmapScope(scope string, t Target, clientName, mappedName string) string {
 	if name == mappedName && clientName != "" {
 		return typ + ":" + clientName + ":" + actions
 	}
-	if stripped, inProject := t.Unmap(name); inProject {
+	if stripped, inProject := UnmapName(t, name); inProject {
 		return typ + ":" + stripped + ":" + actions
 	}
 	return scope

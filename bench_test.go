@@ -1,0 +1,105 @@
+package harbormirror
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// benchWriter is a reusable ResponseWriter, so that allocations counted are the plugin's.
+type benchWriter struct {
+	header http.Header
+	status int
+}
+
+func (w *benchWriter) Header() http.Header         { return w.header }
+func (w *benchWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *benchWriter) WriteHeader(status int)      { w.status = status }
+
+// benchCase is a request and Harbor's answer to it.
+type benchCase struct {
+	method, target string
+	status         int
+	header         string // Harbor's one response header: name
+	value          string // and value
+}
+
+var benchCases = map[string]benchCase{
+	"ManifestHEAD": {"HEAD", "/v2/library/hello/manifests/latest?ns=docker.io", 200, "Docker-Content-Digest", digest},
+	"TokenGET":     {"GET", "/service/token?scope=repository%3Alibrary%2Fhello%3Apull&service=harbor-registry", 200, "Content-Type", "application/json"},
+	"Challenge401": {"GET", "/v2/library/hello/manifests/latest", 401, "Www-Authenticate", realmIn + `,scope="repository:hub/library/hello:pull"`},
+}
+
+// harborAnswer sets one header the way Traefik's proxy copies it: a fresh slice per response.
+func harborAnswer(c benchCase) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()[c.header] = []string{c.value}
+		w.WriteHeader(c.status)
+	})
+}
+
+func runBenchmark(b *testing.B, build build, c benchCase) {
+	runBenchmarkSettings(b, build, c, map[string]interface{}{"project": "hub"})
+}
+
+func runBenchmarkSettings(b *testing.B, build build, c benchCase, settings map[string]interface{}) {
+	next := harborAnswer(c)
+	handler := next
+	if build != nil {
+		var err error
+		if handler, err = build(b, settings, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+	req := httptest.NewRequest(c.method, c.target, nil)
+	req.Host = "mirror.example.com"
+	url, requestURI := *req.URL, req.RequestURI
+	w := &benchWriter{header: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		*req.URL, req.RequestURI = url, requestURI
+		for k := range w.header {
+			delete(w.header, k)
+		}
+		handler.ServeHTTP(w, req)
+	}
+	b.StopTimer()
+	if w.status != c.status {
+		b.Fatalf("status %d, want %d", w.status, c.status)
+	}
+}
+
+// BenchmarkHarborAlone is the baseline: the scripted Harbor without the plugin.
+func BenchmarkHarborAlone(b *testing.B) {
+	for name, c := range benchCases {
+		b.Run(name, func(b *testing.B) { runBenchmark(b, nil, c) })
+	}
+}
+
+func BenchmarkCompiled(b *testing.B) {
+	for name, c := range benchCases {
+		b.Run(name, func(b *testing.B) { runBenchmark(b, buildCompiled, c) })
+	}
+}
+
+func BenchmarkYaegi(b *testing.B) {
+	for name, c := range benchCases {
+		b.Run(name, func(b *testing.B) { runBenchmark(b, buildYaegi, c) })
+	}
+}
+
+// BenchmarkYaegiFloor measures what the plugin costs under Yaegi before any mapping: a request it
+// passes through untouched, the response wrapper alone (origin-fix-only mode), and a refusal.
+func BenchmarkYaegiFloor(b *testing.B) {
+	passThrough := benchCase{"GET", "/api/v2.0/projects", 200, "Content-Type", "application/json"}
+	b.Run("PassThrough", func(b *testing.B) {
+		runBenchmarkSettings(b, buildYaegi, passThrough, map[string]interface{}{"project": "hub", "registryOnly": false})
+	})
+	b.Run("OriginFixWrapperOnly", func(b *testing.B) {
+		runBenchmarkSettings(b, buildYaegi, passThrough, map[string]interface{}{})
+	})
+	b.Run("Refused404", func(b *testing.B) {
+		runBenchmarkSettings(b, buildYaegi, benchCase{"GET", "/api/v2.0/projects", 404, "X", "y"}, map[string]interface{}{"project": "hub"})
+	})
+}

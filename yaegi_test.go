@@ -1,0 +1,105 @@
+package harbormirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/traefik/yaegi/interp"
+	"github.com/traefik/yaegi/stdlib"
+)
+
+const moduleName = "github.com/harbormirror/harbormirror"
+
+// yaegiPlugin is the plugin as Traefik v3.6's loader sees it: New and CreateConfig evaluated
+// by Yaegi from the sources laid out under a GOPATH.
+type yaegiPlugin struct {
+	fnNew, fnCreateConfig reflect.Value
+}
+
+var (
+	loadOnce   sync.Once
+	loaded     yaegiPlugin
+	loadFailed error
+)
+
+func loadYaegi(t testing.TB) yaegiPlugin {
+	loadOnce.Do(func() { loaded, loadFailed = interpretPlugin() })
+	if loadFailed != nil {
+		t.Fatalf("Yaegi could not load the plugin: %v", loadFailed)
+	}
+	return loaded
+}
+
+func interpretPlugin() (yaegiPlugin, error) {
+	root, err := os.Getwd()
+	if err != nil {
+		return yaegiPlugin{}, err
+	}
+	goPath, err := os.MkdirTemp("", "harbormirror-yaegi-")
+	if err != nil {
+		return yaegiPlugin{}, err
+	}
+	// The interpreter reads sources lazily; the temp GOPATH stays for the life of the test binary.
+	src := filepath.Join(goPath, "src", filepath.FromSlash(moduleName))
+	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
+		return yaegiPlugin{}, err
+	}
+	if err := os.Symlink(root, src); err != nil {
+		return yaegiPlugin{}, err
+	}
+	i := interp.New(interp.Options{GoPath: goPath, Env: os.Environ()})
+	if err := i.Use(stdlib.Symbols); err != nil {
+		return yaegiPlugin{}, err
+	}
+	if _, err := i.Eval(fmt.Sprintf("import %q", moduleName)); err != nil {
+		return yaegiPlugin{}, fmt.Errorf("import: %w", err)
+	}
+	fnNew, err := i.Eval("harbormirror.New")
+	if err != nil {
+		return yaegiPlugin{}, err
+	}
+	fnCreateConfig, err := i.Eval("harbormirror.CreateConfig")
+	if err != nil {
+		return yaegiPlugin{}, err
+	}
+	return yaegiPlugin{fnNew: fnNew, fnCreateConfig: fnCreateConfig}, nil
+}
+
+// buildYaegi follows Traefik's yaegiMiddlewareBuilder: CreateConfig, mapstructure, then New
+// called through reflect.
+func buildYaegi(t testing.TB, settings map[string]interface{}, next http.Handler) (http.Handler, error) {
+	p := loadYaegi(t)
+	results := p.fnCreateConfig.Call(nil)
+	if len(results) != 1 {
+		return nil, fmt.Errorf("CreateConfig returned %d values", len(results))
+	}
+	config := results[0]
+	if err := decodeSettings(settings, config.Interface()); err != nil {
+		return nil, err
+	}
+	args := []reflect.Value{reflect.ValueOf(context.Background()), reflect.ValueOf(next), config, reflect.ValueOf("test")}
+	results = p.fnNew.Call(args)
+	if len(results) > 1 && results[1].Interface() != nil {
+		err, ok := results[1].Interface().(error)
+		if !ok {
+			return nil, fmt.Errorf("invalid error type %T", results[1].Interface())
+		}
+		return nil, err
+	}
+	handler, ok := results[0].Interface().(http.Handler)
+	if !ok {
+		return nil, errors.New("New did not return an http.Handler")
+	}
+	return handler, nil
+}
+
+func TestYaegiExchanges(t *testing.T)    { runExchanges(t, buildYaegi) }
+func TestYaegiConfigErrors(t *testing.T) { runConfigErrors(t, buildYaegi) }
+func TestYaegiStreaming(t *testing.T)    { runStreaming(t, buildYaegi) }
