@@ -31,4 +31,3 @@ func TestGGCRPullThroughMirror(t *testing.T) {
 	assertServed(t, reqs, "hub/library/single")
 	assertConfined(t, reqs, "hub")
 }
-
