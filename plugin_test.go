@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mitchellh/mapstructure"
@@ -124,6 +125,11 @@ var exchanges = []exchange{
 		harborStatus: 307, harborHeader: http.Header{"Location": {"https://s3.example.com/b/docker/registry/v2/blobs/x?sig=1"}},
 		forwarded: "/v2/hub/library/hello/blobs/" + digest, status: 307,
 		header2: map[string]string{"Location": "https://s3.example.com/b/docker/registry/v2/blobs/x?sig=1"}},
+	{name: "several challenge values all rewritten",
+		method: "GET", target: "/v2/library/hello/manifests/latest", header: map[string]string{"X-Forwarded-Proto": "https"},
+		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {`Basic realm="harbor"`, realmIn + `,scope="repository:hub/library/hello:pull"`}},
+		forwarded: "/v2/hub/library/hello/manifests/latest", status: 401,
+		header2: map[string]string{"Www-Authenticate": `Basic realm="harbor"`}},
 	{name: "Basic challenge left alone",
 		method: "GET", target: "/v2/_catalog",
 		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {`Basic realm="harbor"`}},
@@ -382,3 +388,89 @@ func runStreaming(t *testing.T, build build) {
 }
 
 func TestStreaming(t *testing.T) { runStreaming(t, buildCompiled) }
+
+// The second challenge value of "several challenge values all rewritten", which header2 (first
+// value only) cannot see.
+func TestSecondChallengeValue(t *testing.T) {
+	for name, build := range map[string]build{"compiled": buildCompiled, "yaegi": buildYaegi} {
+		harbor := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header()["Www-Authenticate"] = []string{`Basic realm="harbor"`, realmIn + `,scope="repository:hub/library/hello:pull"`}
+			w.WriteHeader(http.StatusUnauthorized)
+		})
+		handler, err := build(t, map[string]interface{}{"project": "hub"}, harbor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/v2/library/hello/manifests/latest", nil)
+		req.Host = "mirror.example.com"
+		handler.ServeHTTP(rec, req)
+		want := []string{`Basic realm="harbor"`, `Bearer realm="http://mirror.example.com/service/token",service="harbor-registry",scope="repository:library/hello:pull"`}
+		if got := rec.Header()["Www-Authenticate"]; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+			t.Errorf("%s: Www-Authenticate %q, want %q", name, got, want)
+		}
+	}
+}
+
+// One middleware instance serves concurrent requests of every kind; run with -race.
+func runConcurrent(t *testing.T, build build) {
+	var mu sync.Mutex
+	var seen []string
+	harbor := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.RequestURI)
+		mu.Unlock()
+		w.Header().Set("Www-Authenticate", realmIn+`,scope="repository:hub/library/hello:pull"`)
+		w.Header().Set("Location", "/v2/hub/library/hello/blobs/uploads/u")
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	handler, err := build(t, map[string]interface{}{"project": "hub", "registries": map[string]interface{}{"ghcr.io": "ghcr"}}, harbor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := map[string]string{
+		"/v2/hello/manifests/latest":                 "/v2/hub/library/hello/manifests/latest",
+		"/v2/owner/app/manifests/v1?ns=ghcr.io":      "/v2/ghcr/owner/app/manifests/v1",
+		"/v2/library/hello/blobs/" + digest:          "/v2/hub/library/hello/blobs/" + digest,
+		"/service/token?scope=repository%3Ax%3Apull": "/service/token?scope=repository%3Ahub%2Flibrary%2Fx%3Apull",
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 400)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				for target := range targets {
+					rec := httptest.NewRecorder()
+					handler.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+					if strings.HasPrefix(target, "/v2/") && !strings.Contains(rec.Header().Get("Www-Authenticate"), "scope=\"repository:") {
+						errs <- "challenge not rewritten for " + target
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 8*25*len(targets) {
+		t.Fatalf("%d requests reached Harbor, want %d", len(seen), 8*25*len(targets))
+	}
+	want := map[string]bool{}
+	for _, v := range targets {
+		want[v] = true
+	}
+	for _, uri := range seen {
+		if !want[uri] {
+			t.Fatalf("Harbor got %s", uri)
+		}
+	}
+}
+
+func TestConcurrent(t *testing.T)      { runConcurrent(t, buildCompiled) }
+func TestYaegiConcurrent(t *testing.T) { runConcurrent(t, buildYaegi) }

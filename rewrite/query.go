@@ -34,7 +34,7 @@ func CutParam(rawQuery, key string) (value, rest string, found bool) {
 func MapQuery(rawQuery string, t *Target, kind Kind) (string, *Error) {
 	switch kind {
 	case KindUpload:
-		return mapParam(rawQuery, "from", t, MapName)
+		return mapParam(rawQuery, "from", t)
 	case KindCatalog:
 		return mapCatalogLast(rawQuery, t)
 	}
@@ -50,18 +50,11 @@ func mapCatalogLast(rawQuery string, t *Target) (string, *Error) {
 		}
 		return rawQuery + "&last=" + url.QueryEscape(t.prefix), nil
 	}
-	return mapParam(rawQuery, "last", t, mapCatalogName)
-}
-
-func mapCatalogName(t *Target, name string) (string, *Error) {
-	if name == "" {
-		return t.prefix, nil
-	}
-	return MapName(t, name)
+	return mapParam(rawQuery, "last", t)
 }
 
 // mapParam rewrites the decoded value of every key=value pair named key.
-func mapParam(rawQuery, key string, t *Target, mapValue func(*Target, string) (string, *Error)) (string, *Error) {
+func mapParam(rawQuery, key string, t *Target) (string, *Error) {
 	if !mayHoldParam(rawQuery, key) {
 		return rawQuery, nil
 	}
@@ -71,7 +64,7 @@ func mapParam(rawQuery, key string, t *Target, mapValue func(*Target, string) (s
 		if k != key {
 			continue
 		}
-		mapped, err := mapPairValue(t, key, v, mapValue)
+		mapped, err := mapPairValue(t, key, v)
 		if err != nil {
 			return "", err
 		}
@@ -80,13 +73,24 @@ func mapParam(rawQuery, key string, t *Target, mapValue func(*Target, string) (s
 	return strings.Join(pairs, "&"), nil
 }
 
-// mapPairValue decodes a value, maps it, and writes the pair back in canonical form.
-func mapPairValue(t *Target, key, rawValue string, mapValue func(*Target, string) (string, *Error)) (string, *Error) {
+// mapPairValue decodes the value of a scope, from or last pair, maps it, and writes the pair back
+// in canonical form. A switch on the key rather than a mapping function passed in: under Yaegi
+// v0.16.1 an interpreted function used as a value races on its first concurrent calls.
+func mapPairValue(t *Target, key, rawValue string) (string, *Error) {
 	decoded, err := url.QueryUnescape(rawValue)
 	if err != nil {
 		return "", BadRequest("malformed " + key + " parameter")
 	}
-	mapped, mapErr := mapValue(t, decoded)
+	var mapped string
+	var mapErr *Error
+	switch {
+	case key == "scope":
+		mapped, mapErr = MapScopes(t, decoded)
+	case key == "last" && decoded == "":
+		mapped = t.prefix // a catalog page from the project's start
+	default:
+		mapped, mapErr = MapName(t, decoded)
+	}
 	if mapErr != nil {
 		return "", mapErr
 	}
@@ -96,12 +100,12 @@ func mapPairValue(t *Target, key, rawValue string, mapValue func(*Target, string
 // mapScopePair maps one scope=... pair of a token request.
 func mapScopePair(t *Target, pair string) (string, *Error) {
 	_, value := splitPair(pair)
-	return mapPairValue(t, "scope", value, MapScopes)
+	return mapPairValue(t, "scope", value)
 }
 
 // MapTokenQuery maps every scope of a token request's query (GET) or form body (OAuth2 POST).
 func MapTokenQuery(rawQuery string, t *Target) (string, *Error) {
-	return mapParam(rawQuery, "scope", t, MapScopes)
+	return mapParam(rawQuery, "scope", t)
 }
 
 // CheckQuery refuses a query with a literal ";": Traefik's proxy turns ";" into "&" after the
