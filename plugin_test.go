@@ -40,6 +40,11 @@ const (
 	realmIn = `Bearer realm="http://mirror.example.com/service/token",service="harbor-registry"`
 )
 
+const (
+	harborNotFound = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"hub/library/nope:latest"}]}`
+	clientNotFound = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"nope:latest"}]}`
+)
+
 var registryErrorHeaders = map[string]string{
 	"Content-Type":                    "application/json",
 	"Docker-Distribution-API-Version": "registry/2.0",
@@ -212,11 +217,20 @@ var exchanges = []exchange{
 		header2: map[string]string{"Www-Authenticate": `Bearer realm="https://harbor.example.com/service/token",service="harbor-registry",scope="repository:team/app:pull"`}},
 	{name: "origin-fix-only: UI passes", settings: map[string]interface{}{},
 		method: "GET", target: "/harbor/projects", forwarded: "/harbor/projects", status: 200},
-	{name: "Harbor's own errors pass through",
-		method: "GET", target: "/v2/library/nope/manifests/latest",
-		harborStatus: 404, harborHeader: http.Header{"Content-Type": {"application/json"}},
-		harborBody: `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}`,
-		forwarded:  "/v2/hub/library/nope/manifests/latest", status: 404, bodyHas: `MANIFEST_UNKNOWN`},
+	{name: "Harbor's own errors pass through, named as the client named the repository",
+		method: "GET", target: "/v2/nope/manifests/latest",
+		harborStatus: 404, harborHeader: http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(harborNotFound))}},
+		harborBody: harborNotFound,
+		forwarded:  "/v2/hub/library/nope/manifests/latest", status: 404,
+		header2: map[string]string{"Content-Length": strconv.Itoa(len(clientNotFound))},
+		bodyHas: clientNotFound},
+	{name: "a 401 detail loses the project",
+		method: "GET", target: "/v2/library/hello/manifests/latest",
+		harborStatus: 401, harborHeader: http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Content-Length": {"148"},
+			"Www-Authenticate": {realmIn + `,scope="repository:hub/library/hello:pull"`}},
+		harborBody: `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"repository","Name":"hub/library/hello","Action":"pull"}]}]}`,
+		forwarded:  "/v2/hub/library/hello/manifests/latest", status: 401,
+		bodyHas: `"Name":"library/hello"`},
 }
 
 // build makes the middleware from settings the way Traefik does; compiled here, interpreted by

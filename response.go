@@ -59,7 +59,7 @@ func writeHeader(w *responseWriter, code int) {
 		writeError(w.ResponseWriter, err)
 		return
 	}
-	if code == http.StatusOK && w.document && strings.HasPrefix(h.Get("Content-Type"), "application/json") {
+	if bufferDocument(w, h, code) {
 		w.buffering, w.status = true, code
 		return
 	}
@@ -116,16 +116,37 @@ func streamUnchanged(w *responseWriter) error {
 	return err
 }
 
+// bufferDocument says whether the body is a JSON document to rewrite: a 200 tags/list or
+// _catalog, or a registry error small enough to hold that names the mapped repository.
+func bufferDocument(w *responseWriter, h http.Header, code int) bool {
+	if !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
+		return false
+	}
+	if code == http.StatusOK {
+		return w.document
+	}
+	if code < http.StatusBadRequest || w.x.MappedName == "" || w.r.Method == http.MethodHead {
+		return false
+	}
+	length, err := strconv.Atoi(h.Get("Content-Length"))
+	return err == nil && length <= maxErrorBody
+}
+
+// maxErrorBody bounds the registry error documents buffered to put the client's names back.
+const maxErrorBody = 64 << 10
+
 // finish sends a buffered document once the upstream response is complete.
 func finish(w *responseWriter) {
 	if !w.buffering {
 		return
 	}
 	body := w.buf
-	switch w.x.Route.Kind {
-	case rewrite.KindTags:
+	switch {
+	case w.status != http.StatusOK:
+		body = rewrite.ErrorBody(body, &w.x)
+	case w.x.Route.Kind == rewrite.KindTags:
 		body, _ = rewrite.TagsBody(body, w.x.Route.Name)
-	case rewrite.KindCatalog:
+	case w.x.Route.Kind == rewrite.KindCatalog:
 		body, _ = rewrite.CatalogBody(body, w.x.Target)
 	}
 	w.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(body)))

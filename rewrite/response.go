@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -161,6 +162,15 @@ func hostOf(origin string) string {
 		return origin[i+2:]
 	}
 	return origin
+}
+
+// ErrorBody puts the client's repository name back into a registry error document: Harbor's
+// messages and the 401 detail name the repository with its project.
+func ErrorBody(body []byte, x *Exchange) []byte {
+	if x.MappedName == "" || x.MappedName == x.Route.Name {
+		return body
+	}
+	return bytes.ReplaceAll(body, []byte(x.MappedName), []byte(x.Route.Name))
 }
 
 // TagsBody puts the client's name into a tags/list document in place of Harbor's.
