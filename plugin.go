@@ -36,6 +36,10 @@ type Config struct {
 	ReadOnly bool `json:"readOnly,omitempty"`
 	// RegistryOnly answers 404 to anything but the registry API and the token path.
 	RegistryOnly bool `json:"registryOnly"`
+
+	// Unknown collects settings that match no option: Traefik's decoder would drop a misspelled
+	// key silently, so New refuses them instead.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // CreateConfig returns the defaults.
@@ -84,6 +88,14 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 func newMirror(c *Config) (*Mirror, error) {
 	if c == nil {
 		c = CreateConfig()
+	}
+	if len(c.Unknown) > 0 {
+		keys := make([]string, 0, len(c.Unknown))
+		for k := range c.Unknown {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return nil, fmt.Errorf("unknown settings %s (known: project, registries, libraryPrefix, mirrorPath, tokenPath, publicURL, readOnly, registryOnly)", strings.Join(keys, ", "))
 	}
 	m := &Mirror{readOnly: c.ReadOnly, registryOnly: c.RegistryOnly}
 	if c.Project != "" && !rewrite.ValidProject(c.Project) {

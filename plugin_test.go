@@ -366,6 +366,8 @@ var configErrors = []struct {
 	{map[string]interface{}{"project": "hub", "tokenPath": "token"}, "tokenPath"},
 	{map[string]interface{}{"project": "hub", "publicURL": "dockerhub.example.com"}, "publicURL"},
 	{map[string]interface{}{"project": "hub", "publicURL": "https://dockerhub.example.com/hub"}, "publicURL"},
+	{map[string]interface{}{"project": "hub", "mirrorPth": "/hub"}, "unknown settings mirrorPth"},
+	{map[string]interface{}{"project": "hub", "readOnly": "maybe"}, "ReadOnly"},
 }
 
 func runConfigErrors(t *testing.T, build build) {
