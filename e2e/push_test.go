@@ -281,8 +281,11 @@ func TestPushTLSLargeWithoutPluginFails(t *testing.T) {
 	if err == nil {
 		t.Fatalf("skopeo push of the Large image succeeded without the plugin:\n%s", out)
 	}
-	if !strings.Contains(out, "uploading layer chunked: StatusCode: 404") {
-		t.Errorf("skopeo failed, but not on its upload PATCH:\n%s", out)
+	// Traefik answers the plain-HTTP PATCH on its TLS port with 404, either before skopeo has sent
+	// the body (a broken pipe) or after (the status): both are the PATCH to Harbor's http:// URL.
+	patchToHTTP := `Patch "http://` + m.TLSHost + `/v2/team/large/blobs/uploads/`
+	if !strings.Contains(out, "uploading layer chunked: StatusCode: 404") && !strings.Contains(out, patchToHTTP) {
+		t.Errorf("skopeo failed, but not on its upload PATCH to Harbor's http:// Location:\n%s", out)
 	}
 	t.Logf("skopeo without the plugin: %s", strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]))
 
