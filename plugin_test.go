@@ -50,17 +50,6 @@ var registryErrorHeaders = map[string]string{
 	"Docker-Distribution-API-Version": "registry/2.0",
 }
 
-func withHeaders(extra map[string]string, base map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range extra {
-		out[k] = v
-	}
-	return out
-}
-
 var exchanges = []exchange{
 	{name: "ping forwarded, realm on the public https origin",
 		method: "GET", target: "/v2/", header: map[string]string{"X-Forwarded-Proto": "https"},

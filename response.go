@@ -9,7 +9,7 @@ import (
 )
 
 // responseWriter rewrites Harbor's response headers on their way out. Bodies stream through,
-// except the small JSON documents of tags/list and _catalog.
+// except the small JSON documents whose names it rewrites: tags/list, _catalog and registry errors.
 //
 // Under Yaegi, Traefik's compiled proxy cannot see an interpreted Flush method (traefik#10269),
 // so a response without Content-Length is flushed from Write instead.

@@ -153,7 +153,7 @@ func scanParamValue(s string, i int) (value string, end int, ok bool) {
 
 // quote writes a quoted-string, escaping what must be escaped.
 func quote(s string) string {
-	if strings.IndexAny(s, "\"\\") < 0 {
+	if !strings.ContainsAny(s, "\"\\") {
 		return `"` + s + `"`
 	}
 	var b strings.Builder

@@ -11,7 +11,7 @@ func CutParam(rawQuery, key string) (value, rest string, found bool) {
 	if !mayHoldParam(rawQuery, key) {
 		return "", rawQuery, false
 	}
-	if strings.HasPrefix(rawQuery, key+"=") && strings.IndexAny(rawQuery, "&%+") < 0 {
+	if strings.HasPrefix(rawQuery, key+"=") && !strings.ContainsAny(rawQuery, "&%+") {
 		return rawQuery[len(key)+1:], "", true // containerd's lone ns=docker.io
 	}
 	var kept []string

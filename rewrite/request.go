@@ -36,7 +36,7 @@ type Exchange struct {
 // result, which the fuzz tests check.
 func MapRequest(p *Projects, x *Exchange, path, rawPath, rawQuery string) *Error {
 	t := p.Default
-	if strings.HasPrefix(rawQuery, "ns=") && strings.IndexAny(rawQuery, "&%+;") < 0 {
+	if strings.HasPrefix(rawQuery, "ns=") && !strings.ContainsAny(rawQuery, "&%+;") {
 		t = p.byNS[rawQuery[len("ns="):]]
 	} else if rawQuery != "" {
 		t = nil
