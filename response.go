@@ -56,6 +56,9 @@ func writeHeader(w *responseWriter, code int) {
 	h := w.ResponseWriter.Header()
 	if err := rewriteHeaders(w, h, code); err != nil {
 		w.refused = true
+		for k := range h {
+			delete(h, k) // the answer is the plugin's now: none of Harbor's headers stay
+		}
 		writeError(w.ResponseWriter, err)
 		return
 	}

@@ -994,3 +994,30 @@ func (tap *hostileTap) Take() []*hostileTapRequest {
 	}
 	return out
 }
+
+// A response the plugin replaces (here: a Host it cannot echo into a realm) keeps none of
+// Harbor's headers: no realm with that Host, or with Harbor's own address when Host is empty.
+func TestHostileRefusalDropsHarborHeaders(t *testing.T) {
+	w := hostileStart(t, defaultSettings(), false)
+	for _, host := range []string{"a.example,b.example", ""} {
+		r := hostileRun(t, w, hostileCase{target: "/v2/library/hello/manifests/latest", host: hostileStr(host)})
+		if r.status != 400 || r.layer != hostileReplaced {
+			t.Fatalf("Host %q: %d %s", host, r.status, r.layer)
+		}
+		if v := r.header.Values("Www-Authenticate"); len(v) > 0 {
+			t.Errorf("Host %q: the 400 still carries %q", host, v)
+		}
+	}
+}
+
+// A 401 to a cross-repository mount names the mount's source as the client named it.
+func TestHostileMountSourceNotNamedWithProject(t *testing.T) {
+	w := hostileStart(t, defaultSettings(), false)
+	r := hostileRun(t, w, hostileCase{method: "POST", target: "/v2/x/blobs/uploads/?mount=" + hostileDigest + "&from=team/x"})
+	if r.status != 401 {
+		t.Fatalf("status %d", r.status)
+	}
+	if strings.Contains(string(r.body), "hub/") {
+		t.Errorf("401 body names the project: %s", r.body)
+	}
+}

@@ -164,13 +164,20 @@ func hostOf(origin string) string {
 	return origin
 }
 
-// ErrorBody puts the client's repository name back into a registry error document: Harbor's
-// messages and the 401 detail name the repository with its project.
+// ErrorBody puts the client's names back into a registry error document: Harbor's messages and
+// the 401 detail name repositories with their project, the request's own and a mount's from=.
+// The request's name becomes exactly what the client wrote; any other name of the project loses
+// the project where a JSON string or a word starts with it.
 func ErrorBody(body []byte, x *Exchange) []byte {
-	if x.MappedName == "" || x.MappedName == x.Route.Name {
+	if x.Target == nil {
 		return body
 	}
-	return bytes.ReplaceAll(body, []byte(x.MappedName), []byte(x.Route.Name))
+	if x.MappedName != "" {
+		body = bytes.ReplaceAll(body, []byte(x.MappedName), []byte(x.Route.Name))
+	}
+	prefix := []byte(x.Target.prefix)
+	body = bytes.ReplaceAll(body, append([]byte{'"'}, prefix...), []byte{'"'})
+	return bytes.ReplaceAll(body, append([]byte{' '}, prefix...), []byte{' '})
 }
 
 // TagsBody puts the client's name into a tags/list document in place of Harbor's.

@@ -214,3 +214,25 @@ func TestErrorBody(t *testing.T) {
 		t.Errorf("Body = %s, want %s", got, want)
 	}
 }
+
+func TestErrorBodyNames(t *testing.T) {
+	x := mirror() // nginx mapped to hub/library/nginx
+	tests := []struct{ in, want string }{
+		{`{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"hub/library/nginx:latest"}]}`,
+			`{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"nginx:latest"}]}`},
+		{`{"errors":[{"code":"UNAUTHORIZED","detail":[{"Type":"repository","Name":"hub/library/nginx","Action":"pull"},{"Type":"repository","Name":"hub/team/x","Action":"pull"}]}]}`,
+			`{"errors":[{"code":"UNAUTHORIZED","detail":[{"Type":"repository","Name":"nginx","Action":"pull"},{"Type":"repository","Name":"team/x","Action":"pull"}]}]}`},
+		{`{"errors":[{"code":"NAME_UNKNOWN","message":"repository hub/team/x not known"}]}`,
+			`{"errors":[{"code":"NAME_UNKNOWN","message":"repository team/x not known"}]}`},
+		{`{"errors":[{"code":"DENIED","message":"other/hub/x and hubx/y stay"}]}`,
+			`{"errors":[{"code":"DENIED","message":"other/hub/x and hubx/y stay"}]}`},
+	}
+	for _, tt := range tests {
+		if got := string(ErrorBody([]byte(tt.in), x)); got != tt.want {
+			t.Errorf("ErrorBody:\n got %s\nwant %s", got, tt.want)
+		}
+	}
+	if got := string(ErrorBody([]byte(`"hub/x"`), &Exchange{})); got != `"hub/x"` {
+		t.Errorf("origin-fix-only mode changed an error body: %s", got)
+	}
+}
