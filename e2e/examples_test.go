@@ -1,0 +1,166 @@
+package e2e
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/harbormirror/harbormirror/e2e/clients"
+	"github.com/harbormirror/harbormirror/e2e/harbor"
+	"github.com/harbormirror/harbormirror/e2e/harness"
+	"github.com/harbormirror/harbormirror/e2e/images"
+	"go.yaml.in/yaml/v3"
+)
+
+// The deployment examples under examples/, run. (Their decoding by Traefik's own packages is
+// tested in the examples module; this is the live half.)
+
+// TestExampleFile: Traefik runs examples/file/dynamic.yml, templated only in Harbor's URL and the
+// certificate files, with the plugin declared as examples/file/traefik-offline.yml declares it.
+// A client reaching dockerhub.example.com and harbor.example.com by name pulls Docker Hub images
+// (and ghcr.io's, by containerd's ?ns=) from Harbor's proxy-cache projects through the mirror
+// host, is refused uploads and Harbor's UI there, and pushes to Harbor's own host with https
+// upload Locations although Harbor answers with http:// ones.
+func TestExampleFile(t *testing.T) {
+	t.Parallel()
+	hub := startHub(t)
+	if err := images.Seed(context.Background(), hub, "library", images.Hello, images.Single); err != nil {
+		t.Fatal(err)
+	}
+	h, err := harbor.Start(harbor.Options{
+		Projects: []harbor.Project{
+			{Name: "hub", Public: true, ProxyCacheOf: hub.URL},
+			{Name: "ghcr", Public: true, ProxyCacheOf: hub.URL},
+			{Name: "team", Members: []string{exampleUser}},
+		},
+		Users:                       map[string]string{exampleUser: examplePassword},
+		ExternalScheme:              "https",
+		AbsoluteHTTPUploadLocations: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+
+	ca := harness.GenerateTestCA(t, exampleMirrorHost, exampleHarborHost)
+	dynamic := exampleRead(t, "file/dynamic.yml")
+	dynamic = exampleReplace(t, dynamic, "http://harbor.internal:8080", h.URL)
+	dynamic = exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.crt", ca.CertFile)
+	dynamic = exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.key", ca.KeyFile)
+	tr := harness.StartTraefik(t, harness.TraefikConfig{
+		Dynamic:     dynamic,
+		TLS:         ca.TLSFiles(),
+		ExtraStatic: exampleOfflineStatic(t),
+	})
+	exampleRoutersUsePlugin(t, tr, "dockerhub-mirror@file", "harbor@file")
+
+	exampleProve(t, exampleTransport(t, ca, tr.TLSURL), func() []exampleRequest { return exampleFromHarbor(h.Requests()) })
+}
+
+// TestExampleComposeLabels: the labels of Harbor's proxy service in
+// examples/compose/docker-compose.override.yml, on a container that a private dockerd runs from a
+// locally imported fakeharbor image; Traefik's Docker provider discovers them and the same
+// pulls, refusals and push as TestExampleFile go through them. Only the service port label is
+// adapted (fakeharbor listens on a free port of the host network instead of nginx's 8080).
+func TestExampleComposeLabels(t *testing.T) {
+	t.Parallel()
+	clients.Require(t, clients.ClientDockerd)
+
+	var compose struct {
+		Services map[string]struct {
+			Labels map[string]string `yaml:"labels"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal([]byte(exampleRead(t, "compose/docker-compose.override.yml")), &compose); err != nil {
+		t.Fatal(err)
+	}
+	labels := compose.Services["proxy"].Labels
+	const portLabel = "traefik.http.services.harbor.loadbalancer.server.port"
+	if labels[portLabel] != "8080" || len(labels) < 10 {
+		t.Fatalf("proxy labels: want Harbor's nginx port 8080 and the routers: %v", labels)
+	}
+	port := harness.FreePort(t)
+	labels[portLabel] = strconv.Itoa(port)
+
+	start := time.Now()
+	tarPath := exampleFakeharborTar(t)
+	t.Logf("TIMING build fakeharbor: %v", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	d := clients.StartDockerd(t, clients.DockerdOptions{})
+	d.Import(tarPath, "fakeharbor:example", `ENTRYPOINT ["/fakeharbor"]`)
+	args := []string{"--detach", "--network", "host", "--name", "proxy"}
+	for k, v := range labels {
+		args = append(args, "--label", k+"="+v)
+	}
+	args = append(args, "fakeharbor:example",
+		"-listen", "127.0.0.1:"+strconv.Itoa(port),
+		"-projects", "hub:proxy,ghcr:proxy,team:private",
+		"-users", exampleUser+":"+examplePassword,
+		"-external-scheme", "https",
+		"-absolute-http-locations")
+	out, err := d.Run(args...)
+	if err != nil {
+		t.Fatalf("docker run: %v\n%s", err, out)
+	}
+	id := strings.TrimSpace(out)
+	// Removed before dockerd stops, which would give it its shutdown timeout.
+	t.Cleanup(func() { _, _ = d.Docker("rm", "--force", id) })
+	logs := func() string {
+		out, _ := d.Docker("logs", id)
+		return out
+	}
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(logs(), "fakeharbor: listening on"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("fakeharbor did not start:\n%s", logs())
+		}
+	}
+
+	t.Logf("TIMING dockerd, import, fakeharbor up: %v", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	ca := harness.GenerateTestCA(t, exampleMirrorHost, exampleHarborHost)
+	tr := harness.StartTraefik(t, harness.TraefikConfig{
+		TLS: ca.TLSFiles(),
+		// As the compose file's Traefik command: the Docker provider, for containers that opt in.
+		ExtraStatic: "providers:\n  docker:\n    endpoint: " + d.Host + "\n    exposedByDefault: false\n",
+	})
+	for _, r := range []string{"dockerhub-mirror@docker", "harbor@docker"} {
+		if err := tr.WaitRouter(r, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exampleRoutersUsePlugin(t, tr, "dockerhub-mirror@docker", "harbor@docker")
+	t.Logf("TIMING Traefik up, labelled routers discovered: %v", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	exampleProve(t, exampleTransport(t, ca, tr.TLSURL), func() []exampleRequest { return exampleFromTrace(logs()) })
+	t.Logf("TIMING pulls, refusals and push: %v", time.Since(start).Round(time.Millisecond))
+}
+
+// exampleRoutersUsePlugin fails unless the plugin loaded and each router is enabled with its
+// middleware: Traefik drops a router whose plugin failed and keeps answering.
+func exampleRoutersUsePlugin(t *testing.T, tr *harness.Traefik, names ...string) {
+	t.Helper()
+	if !strings.Contains(tr.Log(), harness.LogPluginsLoaded) {
+		t.Fatalf("Traefik did not log %q", harness.LogPluginsLoaded)
+	}
+	routers, err := tr.Routers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		found := false
+		for _, r := range routers {
+			if r.Name == name {
+				found = true
+				if r.Status != "enabled" || len(r.Middlewares) != 1 {
+					t.Errorf("router %s is %s with middlewares %v (errors %v)", r.Name, r.Status, r.Middlewares, r.Errors)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no router %s", name)
+		}
+	}
+}
