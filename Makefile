@@ -25,3 +25,28 @@ demo:
 	cd e2e && go build -o ../.cache/demo/demo ./cmd/demo && \
 	exec ../.cache/demo/demo -traefik "$$traefik" -repo "$(CURDIR)" \
 		-listen $(DEMO_LISTEN) -harbor $(DEMO_HARBOR) -api $(DEMO_API) $(DEMO_FLAGS)
+
+# Load and soak runs through Traefik + harbormirror (issue #6; e2e/cmd/soak): go-containerregistry
+# pulls in front of the fake Harbor's proxy-cache project, every digest of every pull verified,
+# Traefik's resident memory (VmRSS, VmHWM) and goroutines (api.debug) sampled. Benchmarks with a
+# report, not assertions: bench/soak/load-latest.md, bench/soak/soak-latest.md (also printed).
+# make load: LOAD_PULLS pulls all at once (200), LOAD_LARGE of them of the 50 MiB image; ~2 min.
+# make soak: SOAK_RATE pulls per minute for SOAK_DURATION, samples every 10 s; ~12 min.
+# More flags: make load LOAD_FLAGS="-keep -load-sample 100ms"; see e2e/cmd/soak.
+.PHONY: load soak
+LOAD_PULLS ?= 200
+LOAD_LARGE ?= 20
+LOAD_FLAGS ?=
+SOAK_RATE ?= 60
+SOAK_DURATION ?= 10m
+SOAK_FLAGS ?=
+load:
+	@traefik="$${HARBORMIRROR_TRAEFIK:-$$(scripts/build-traefik)}" && \
+	cd e2e && go build -o ../.cache/soak/soak ./cmd/soak && \
+	exec ../.cache/soak/soak -mode load -traefik "$$traefik" -repo "$(CURDIR)" -invoked-as "make load" \
+		-pulls $(LOAD_PULLS) -large $(LOAD_LARGE) $(LOAD_FLAGS)
+soak:
+	@traefik="$${HARBORMIRROR_TRAEFIK:-$$(scripts/build-traefik)}" && \
+	cd e2e && go build -o ../.cache/soak/soak ./cmd/soak && \
+	exec ../.cache/soak/soak -mode soak -traefik "$$traefik" -repo "$(CURDIR)" -invoked-as "make soak" \
+		-rate $(SOAK_RATE) -duration $(SOAK_DURATION) $(SOAK_FLAGS)
