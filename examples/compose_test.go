@@ -1,10 +1,13 @@
 package examples
 
 import (
+	"context"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/traefik/traefik/v3/pkg/config/label"
 	"gopkg.in/yaml.v3"
 )
@@ -171,5 +174,65 @@ func TestComposeTraefik(t *testing.T) {
 	proxy := services["proxy"]
 	if proxy.Ports.Tag != "!reset" || proxy.Ports.Kind != yaml.SequenceNode || len(proxy.Ports.Content) != 0 {
 		t.Errorf("proxy ports: want !reset [], got tag %q kind %v", proxy.Ports.Tag, proxy.Ports.Kind)
+	}
+}
+
+// TestComposeMerge: Docker Compose's own loader (compose-go, as `docker compose` runs it) merges
+// the override into a Harbor installer docker-compose.yml: the result is valid, Harbor's nginx
+// keeps its image and network, carries the labels and publishes nothing (!reset), and Traefik
+// joins Harbor's network and publishes 80 and 443.
+func TestComposeMerge(t *testing.T) {
+	opts, err := cli.NewProjectOptions(
+		[]string{"testdata/harbor-docker-compose.yml", "compose/docker-compose.override.yml"},
+		cli.WithName("harbor"), // the installer's directory name
+		cli.WithWorkingDirectory("compose"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("docker compose would refuse the override: %v", err)
+	}
+	proxy, ok := project.Services["proxy"]
+	if !ok {
+		t.Fatal("no proxy service after the merge")
+	}
+	if proxy.Image != "goharbor/nginx-photon:v2.13.0" || proxy.ContainerName != "nginx" {
+		t.Errorf("proxy lost Harbor's settings: image %q, container %q", proxy.Image, proxy.ContainerName)
+	}
+	if len(proxy.Ports) != 0 {
+		t.Errorf("proxy still publishes %+v", proxy.Ports)
+	}
+	if _, ok := proxy.Networks["harbor"]; !ok || len(proxy.Networks) != 1 {
+		t.Errorf("proxy networks %v", proxy.Networks)
+	}
+	if want := readCompose(t)["proxy"].Labels; !reflect.DeepEqual(map[string]string(proxy.Labels), want) {
+		t.Errorf("proxy labels after the merge differ from the override's:\n%v\n%v", proxy.Labels, want)
+	}
+
+	traefik, ok := project.Services["traefik"]
+	if !ok {
+		t.Fatal("no traefik service after the merge")
+	}
+	if _, ok := traefik.Networks["harbor"]; !ok {
+		t.Errorf("traefik networks %v, want harbor", traefik.Networks)
+	}
+	published := map[string]uint32{}
+	for _, p := range traefik.Ports {
+		published[p.Published] = p.Target
+	}
+	if !reflect.DeepEqual(published, map[string]uint32{"80": 80, "443": 443}) {
+		t.Errorf("traefik publishes %v, want 80 and 443", published)
+	}
+	for _, v := range traefik.Volumes {
+		if v.Type == "bind" && strings.HasPrefix(v.Target, "/etc/traefik/") {
+			if _, err := os.Stat(v.Source); err != nil && v.Target == "/etc/traefik/dynamic" {
+				t.Errorf("volume %s: %v", v.Target, err)
+			}
+		}
+	}
+	if n := project.Networks["harbor"].Name; n != "harbor_harbor" {
+		t.Errorf("Harbor's network is %q", n)
 	}
 }
