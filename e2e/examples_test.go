@@ -112,8 +112,9 @@ func TestExampleComposeLabels(t *testing.T) {
 		return out
 	}
 	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(logs(), "fakeharbor: listening on"); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("fakeharbor did not start:\n%s", logs())
+		// e.g. the free port was taken in the meantime
+		if running, _ := d.Docker("inspect", "--format", "{{.State.Running}}", id); strings.TrimSpace(running) != "true" || time.Now().After(deadline) {
+			t.Fatalf("fakeharbor did not start (running: %s):\n%s", strings.TrimSpace(running), logs())
 		}
 	}
 
