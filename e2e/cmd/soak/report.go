@@ -90,8 +90,8 @@ func render(r *result) string {
 		w("| layer throughput | %.1f MiB/s, %.1f pulls/s |\n", float64(s.Bytes)/(1<<20)/s.Wall.Seconds(), float64(s.Completed)/s.Wall.Seconds())
 	}
 	rq := r.requests
-	w("| client HTTP requests (warm-up included) | %d: %s; transport errors %d; unexpected statuses %d |\n",
-		rq.Requests, statuses(rq.ByStatus), rq.Failed, rq.Unexpected)
+	w("| client HTTP requests (warm-up included) | %d: %s; transport errors %d; unexpected statuses %d (not counted: %d `https://` pings, go-containerregistry's first try for a registry named insecure, which fails on the plain-HTTP entrypoint before the `http://` one) |\n",
+		rq.Requests, statuses(rq.ByStatus), rq.Failed, rq.Unexpected, rq.HTTPSPings)
 	hs := r.harbor
 	w("| Harbor received (after the warm-up) | %d requests: %s; %d token requests, %d manifest and %d blob GETs answered 200; proxy-cache fills %d |\n",
 		hs.Requests, statusesInt(hs.ByStatus), hs.Tokens, hs.ManifestGets, hs.BlobGets, hs.Fetched)
