@@ -418,8 +418,7 @@ func teamBlobsOf(t *testing.T, image string) []string {
 		t.Fatal(err)
 	}
 	set := map[string]bool{}
-	var addImage func(img v1.Image)
-	addImage = func(img v1.Image) {
+	addImage := func(img v1.Image) {
 		d, err := img.Digest()
 		if err != nil {
 			t.Fatal(err)
