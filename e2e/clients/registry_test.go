@@ -88,10 +88,6 @@ func startTestRegistry(t *testing.T, opts registryOptions) *testRegistry {
 			Authorized: r.Header.Get("Authorization") != "",
 		})
 		reg.mu.Unlock()
-		if r.URL.Path == "/v2/" {
-			serveAPIBase(w, r, opts)
-			return
-		}
 		app.ServeHTTP(w, r)
 	})
 	var server *httptest.Server
@@ -114,26 +110,6 @@ func startTestRegistry(t *testing.T, opts registryOptions) *testRegistry {
 	reg.transport = server.Client().Transport
 	reg.Host = strings.TrimPrefix(strings.TrimPrefix(server.URL, "http://"), "https://")
 	return reg
-}
-
-// serveAPIBase answers GET /v2/ in place of distribution. Built in this module, distribution's router is
-// Traefik's gorilla/mux fork (github.com/containous/mux, via the go.mod replace), whose Router never
-// stores the matched route (setCurrentRoute is commented out, traefik/traefik#8044). mux.CurrentRoute
-// then returns nil, App.nameRequired is true for every route, and /v2/ (like /v2/_catalog) fails: 500
-// `repository name "" invalid` without auth, 401 without a WWW-Authenticate challenge with auth.
-// Repository routes (manifests, blobs, uploads, tags) are unaffected.
-func serveAPIBase(w http.ResponseWriter, r *http.Request, opts registryOptions) {
-	w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
-	w.Header().Set("Content-Type", "application/json")
-	if opts.htpasswdUser != "" {
-		if user, pass, ok := r.BasicAuth(); !ok || user != opts.htpasswdUser || pass != opts.pass {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
-			return
-		}
-	}
-	fmt.Fprint(w, "{}")
 }
 
 // Requests returns the requests received so far.

@@ -3,10 +3,9 @@
 // challenges and Docker Hub proxy-cache behaviour in front of it, and a log of
 // every request it received.
 //
-// Known difference from distribution as a library here: Traefik's fork of
-// gorilla/mux (replaced in this module) never records the current route, so
-// distribution's App cannot recognise /v2/ and /v2/_catalog; the fake answers
-// those two itself.
+// Like Harbor's core, the fake answers /v2/ and /v2/_catalog itself (Harbor's
+// challenge and its per-project catalog) and hands repository requests to the
+// embedded distribution registry.
 package harbor
 
 import (
