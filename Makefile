@@ -26,6 +26,19 @@ demo:
 	exec ../.cache/demo/demo -traefik "$$traefik" -repo "$(CURDIR)" \
 		-listen $(DEMO_LISTEN) -harbor $(DEMO_HARBOR) -api $(DEMO_API) $(DEMO_FLAGS)
 
+# The load benchmark of issue #5 (e2e/cmd/loadbench, bench/README.md): the registry directly,
+# Traefik alone (replacePathRegex), Traefik + harbormirror and the nginx recipe, alternated in
+# rounds, servers pinned to one core and load generators to the other. ~14 min; writes
+# bench/results/<date>-<machine>.{md,svg,json} and latest.{md,svg}.
+# Flags: make loadbench LOADBENCH_FLAGS="-quick" (or "-rounds 7 -duration 4s", "-profile=false").
+.PHONY: loadbench
+LOADBENCH_FLAGS ?=
+loadbench:
+	@scripts/install-test-deps && \
+	traefik="$${HARBORMIRROR_TRAEFIK:-$$(scripts/build-traefik)}" && \
+	cd e2e && go build -o ../.cache/loadbench/loadbench ./cmd/loadbench && \
+	exec ../.cache/loadbench/loadbench -traefik "$$traefik" -repo "$(CURDIR)" $(LOADBENCH_FLAGS)
+
 # Load and soak runs through Traefik + harbormirror (issue #6; e2e/cmd/soak): go-containerregistry
 # pulls in front of the fake Harbor's proxy-cache project, every digest of every pull verified,
 # Traefik's resident memory (VmRSS, VmHWM) and goroutines (api.debug) sampled. Benchmarks with a

@@ -1,0 +1,495 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/template"
+	"time"
+)
+
+//go:embed templates
+var templateFS embed.FS
+
+var templates = template.Must(template.ParseFS(templateFS, "templates/*.tmpl"))
+
+func render(name string, data any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Front end keys, in the issue's order.
+const (
+	feDirect  = "direct"
+	feTraefik = "traefik"
+	fePlugin  = "plugin"
+	feNginx   = "nginx"
+)
+
+// frontend is one way to reach the registry.
+type frontend struct {
+	Num   int    // 1..4, as the issue numbers them
+	Key   string // feDirect ...
+	Title string
+	Addr  string // host:port clients connect to
+	// RepoPrefix is what a client puts before a repository name in paths: the project when it
+	// talks to Harbor directly, nothing through a mirror.
+	RepoPrefix string
+	// ScopePrefix is the same for the token scope the client asks for. Traefik alone maps only
+	// paths, so its client asks Harbor's token service for the project's name itself.
+	ScopePrefix string
+
+	proc    *process // nil for the registry itself
+	apiAddr string   // Traefik's API entrypoint (ping, routers, /debug/pprof)
+	token   string   // a pull token obtained through this front end
+	// Challenge is the 401's Www-Authenticate as a client of this front end sees it.
+	Challenge string
+}
+
+// process is a child process pinned to the servers' core.
+type process struct {
+	name   string
+	cmd    *exec.Cmd
+	dir    string
+	out    *os.File
+	exited chan struct{}
+	once   sync.Once
+}
+
+// startProcess starts argv under taskset (when cpus is set) in its own process group, killed
+// with this process if it dies.
+func startProcess(name, dir, cpus string, env []string, argv ...string) (*process, error) {
+	if cpus != "" {
+		argv = append([]string{"taskset", "-c", cpus}, argv...)
+	}
+	out, err := os.Create(filepath.Join(dir, name+".out"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, dir: dir, out: out, exited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		out.Close()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// stop sends SIGTERM to the process group, then SIGKILL after 10 s.
+func (p *process) stop() {
+	p.once.Do(func() {
+		pgid := p.cmd.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			<-p.exited
+		}
+	})
+}
+
+func (p *process) alive() error {
+	select {
+	case <-p.exited:
+		return fmt.Errorf("%s exited (%v): %s", p.name, p.cmd.ProcessState, tail(readFile(filepath.Join(p.dir, p.name+".out")), 10))
+	default:
+		return nil
+	}
+}
+
+// memory is a process tree's resident set: now (VmRSS) and its peak (VmHWM), summed over the
+// process and its children (nginx's master and worker).
+type memory struct {
+	RSS, HWM int64 // bytes
+}
+
+func (p *process) memory() (memory, error) {
+	pids := append([]int{p.cmd.Process.Pid}, childPIDs(p.cmd.Process.Pid)...)
+	var m memory
+	for _, pid := range pids {
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return m, err
+		}
+		m.RSS += statusKB(status, "VmRSS:") << 10
+		m.HWM += statusKB(status, "VmHWM:") << 10
+	}
+	return m, nil
+}
+
+// cpuSeconds is the CPU time (user and system) the process tree has used so far.
+func (p *process) cpuSeconds() float64 {
+	var ticks int64
+	for _, pid := range append([]int{p.cmd.Process.Pid}, childPIDs(p.cmd.Process.Pid)...) {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// Fields after "(comm)": state ppid ... utime is the 14th field of the line, stime the 15th.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) > 12 {
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			s, _ := strconv.ParseInt(f[12], 10, 64)
+			ticks += u + s
+		}
+	}
+	return float64(ticks) / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on Linux.
+const clockTicks = 100
+
+func statusKB(status []byte, key string) int64 {
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), key); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// childPIDs lists the direct children of pid.
+func childPIDs(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		rest := stat[bytes.LastIndexByte(stat, ')')+1:]
+		fields := strings.Fields(string(rest))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// ---- the registry ----
+
+// startRegistryProcess runs this binary again as the registry (registryMain) and waits for it
+// to report where it listens and what it stores.
+func startRegistryProcess(o *options, work string) (*process, registryInfo, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, registryInfo{}, err
+	}
+	args, _ := json.Marshal(registryArgs{Listen: "127.0.0.1:0", SmallBlob: o.smallBlob, LargeBlob: o.largeBlob, PullTotal: o.pullTotal})
+	argv := []string{self}
+	if o.serverCPUs != "" {
+		argv = append([]string{"taskset", "-c", o.serverCPUs}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), roleEnv+"=registry", registryArgsEnv+"="+string(args))
+	// The registry lives as long as its stdin: it ends with this process, however this ends.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, registryInfo{}, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, registryInfo{}, err
+	}
+	errLog, err := os.Create(filepath.Join(work, "registry.out"))
+	if err != nil {
+		return nil, registryInfo{}, err
+	}
+	cmd.Stderr = errLog
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		errLog.Close()
+		return nil, registryInfo{}, fmt.Errorf("start the registry: %w", err)
+	}
+	p := &process{name: "registry", cmd: cmd, dir: work, out: errLog, exited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		_ = stdin.Close()
+		errLog.Close()
+		close(p.exited)
+	}()
+	line, err := bufio.NewReader(stdout).ReadBytes('\n')
+	var info registryInfo
+	if err == nil {
+		err = json.Unmarshal(line, &info)
+	}
+	if err == nil && info.Error != "" {
+		err = errors.New(info.Error)
+	}
+	if err != nil {
+		p.stop()
+		return nil, info, fmt.Errorf("the registry: %w\n%s", err, tail(readFile(filepath.Join(work, "registry.out")), 10))
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	return p, info, nil
+}
+
+// ---- Traefik ----
+
+func startTraefik(o *options, work string, plugin bool, registryURL string) (*frontend, error) {
+	key, num, title := feTraefik, 2, "Traefik v3.6.12, replacePathRegex"
+	if plugin {
+		key, num, title = fePlugin, 3, "Traefik v3.6.12 + harbormirror"
+	}
+	dir := filepath.Join(work, key)
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	fe := &frontend{Num: num, Key: key, Title: title,
+		Addr:    "127.0.0.1:" + strconv.Itoa(ports[0]),
+		apiAddr: "127.0.0.1:" + strconv.Itoa(ports[1]),
+	}
+	if plugin {
+		if err := copyPlugin(o.repo, filepath.Join(dir, "plugins-local", "src", filepath.FromSlash(moduleName))); err != nil {
+			return nil, fmt.Errorf("copy the plugin from %s: %w", o.repo, err)
+		}
+	} else {
+		fe.ScopePrefix = project + "/"
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	data := map[string]any{
+		"Listen": fe.Addr, "API": fe.apiAddr, "Plugin": plugin, "Project": project, "Registry": registryURL,
+		"Log": filepath.Join(dir, "traefik.log"), "Dynamic": filepath.Join(dir, "dynamic.yml"),
+	}
+	for name, file := range map[string]string{"traefik.yml.tmpl": "traefik.yml", "dynamic.yml.tmpl": "dynamic.yml"} {
+		b, err := render(name, data)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, file), b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	// Traefik resolves plugins-local/ relative to its working directory.
+	if fe.proc, err = startProcess("traefik", dir, o.serverCPUs, nil, o.traefik, "--configFile="+filepath.Join(dir, "traefik.yml")); err != nil {
+		return nil, err
+	}
+	if err := waitTraefik(fe, plugin, 90*time.Second); err != nil {
+		fe.proc.stop()
+		return nil, err
+	}
+	return fe, nil
+}
+
+// waitTraefik waits until the router is enabled with its middleware and, with the plugin,
+// Traefik has logged that it loaded plugins.
+func waitTraefik(fe *frontend, plugin bool, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	logPath := filepath.Join(fe.proc.dir, "traefik.log")
+	for {
+		if err := fe.proc.alive(); err != nil {
+			return fmt.Errorf("%s: %w\n%s", fe.Title, err, tail(readFile(logPath), 10))
+		}
+		log := readFile(logPath)
+		if line := findLine(log, "Plugins are disabled"); line != "" {
+			return fmt.Errorf("%s could not load the plugin:\n%s", fe.Title, line)
+		}
+		var routers []struct {
+			Name        string   `json:"name"`
+			Status      string   `json:"status"`
+			Middlewares []string `json:"middlewares"`
+			Errors      []string `json:"error"`
+		}
+		if getJSON("http://"+fe.apiAddr+"/api/http/routers", &routers) == nil {
+			for _, r := range routers {
+				if r.Name != "mirror@file" {
+					continue
+				}
+				if r.Status != "enabled" {
+					return fmt.Errorf("%s: router %s is %s: %s", fe.Title, r.Name, r.Status, strings.Join(r.Errors, "; "))
+				}
+				if !slices.Contains(r.Middlewares, "mirror@file") {
+					return fmt.Errorf("%s: router %s has middlewares %v", fe.Title, r.Name, r.Middlewares)
+				}
+				if !plugin || strings.Contains(log, "Plugins loaded.") {
+					return nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready within %v:\n%s", fe.Title, timeout, tail(log, 10))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// copyPlugin copies what Traefik's local plugin loader reads, as make demo does: .traefik.yml,
+// go.mod, go.sum and the non-test .go files of the module and its packages.
+func copyPlugin(src, dst string) error {
+	if _, err := os.Stat(filepath.Join(src, ".traefik.yml")); err != nil {
+		return fmt.Errorf("not a Traefik plugin: %w", err)
+	}
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			if rel == "." {
+				return nil
+			}
+			if n := d.Name(); strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_") || n == "testdata" {
+				return filepath.SkipDir
+			}
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+				return filepath.SkipDir // nested modules: e2e/, examples/
+			}
+			return nil
+		}
+		n := d.Name()
+		keep := strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go")
+		keep = keep || (rel == n && (n == ".traefik.yml" || n == "go.mod" || n == "go.sum"))
+		if !keep || !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+}
+
+// ---- nginx ----
+
+func startNginx(o *options, work, registryHost string) (*frontend, error) {
+	dir := filepath.Join(work, "nginx")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	fe := &frontend{Num: 4, Key: feNginx, Title: "nginx, the three-map recipe", Addr: "127.0.0.1:" + strconv.Itoa(ports[0])}
+	conf, err := render("nginx.conf.tmpl", map[string]any{"Dir": dir, "Listen": fe.Addr, "Registry": registryHost, "Project": project})
+	if err != nil {
+		return nil, err
+	}
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
+		return nil, err
+	}
+	if fe.proc, err = startProcess("nginx", dir, o.serverCPUs, nil, o.nginx, "-p", dir, "-c", confPath, "-e", filepath.Join(dir, "error.log")); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if err := fe.proc.alive(); err != nil {
+			return nil, fmt.Errorf("nginx: %w\n%s", err, tail(readFile(filepath.Join(dir, "error.log")), 10))
+		}
+		if c, err := net.DialTimeout("tcp", fe.Addr, time.Second); err == nil {
+			c.Close()
+			// The worker, not only the master, must be up before its memory is read.
+			if len(childPIDs(fe.proc.cmd.Process.Pid)) > 0 {
+				return fe, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			fe.proc.stop()
+			return nil, fmt.Errorf("nginx not listening on %s within 20 s:\n%s", fe.Addr, tail(readFile(filepath.Join(dir, "error.log")), 10))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ---- helpers ----
+
+// freePorts returns n distinct free TCP ports on 127.0.0.1.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+var apiClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+
+func getJSON(u string, v any) error {
+	resp, err := apiClient.Get(u)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+func findLine(s, substr string) string {
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, substr) {
+			return line
+		}
+	}
+	return ""
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}

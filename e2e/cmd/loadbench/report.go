@@ -1,0 +1,585 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// results is everything a run measured, as written to the JSON file.
+type results struct {
+	Machine        machine                        `json:"machine"`
+	Options        map[string]string              `json:"options"`
+	Started        time.Time                      `json:"started"`
+	Elapsed        time.Duration                  `json:"elapsed_ns"`
+	LoadStart      string                         `json:"load_average_start"`
+	LoadEnd        string                         `json:"load_average_end"`
+	Registry       registryInfo                   `json:"registry"`
+	Frontends      []frontendInfo                 `json:"frontends"`
+	Workloads      []workloadInfo                 `json:"workloads"`
+	Samples        map[string]map[string][]sample `json:"samples"` // workload → front end → one per round
+	Memory         map[string][]memory            `json:"memory"`  // front end → after start, after each round, at the end
+	RegistryMemory memory                         `json:"registry_memory"`
+	Profiles       []profileSummary               `json:"profiles,omitempty"`
+	Notes          []string                       `json:"notes,omitempty"`
+
+	workloads []workload
+}
+
+type machine struct {
+	CPU     string  `json:"cpu"`
+	Cores   int     `json:"cores"`
+	MemGiB  float64 `json:"mem_gib"`
+	OS      string  `json:"os"`
+	Kernel  string  `json:"kernel"`
+	Go      string  `json:"go"`
+	Traefik string  `json:"traefik"`
+	Nginx   string  `json:"nginx"`
+	Wrk     string  `json:"wrk"`
+	Host    string  `json:"host"`
+}
+
+type frontendInfo struct {
+	Num       int    `json:"num"`
+	Key       string `json:"key"`
+	Title     string `json:"title"`
+	Challenge string `json:"challenge"` // the 401's Www-Authenticate as its clients see it
+}
+
+type workloadInfo struct {
+	Key   string `json:"key"`
+	Title string `json:"title"`
+	Kind  string `json:"kind"`
+	Conns int    `json:"conns,omitempty"`
+	Small bool   `json:"small,omitempty"`
+	Blob  bool   `json:"blob,omitempty"`
+}
+
+type profileSummary struct {
+	Frontend     string      `json:"frontend"`
+	Workload     string      `json:"workload"`
+	Load         string      `json:"load"`
+	Requests     int64       `json:"requests"`
+	Stem         string      `json:"stem"` // the files: <stem>-cpu.pprof, -allocs-before.pprof, -allocs-after.pprof
+	Bytes        int64       `json:"bytes"`
+	RunSecs      float64     `json:"run_s"`
+	ProfileSecs  float64     `json:"profile_s"`
+	Attribution  attribution `json:"attribution"`
+	CPU          string      `json:"cpu_top"`
+	CPUCum       string      `json:"cpu_top_cum"`
+	Allocs       string      `json:"alloc_space_top"`
+	AllocObjects string      `json:"alloc_objects_top"`
+}
+
+func newResults(o *options, ws []workload) *results {
+	r := &results{
+		Machine:   describeMachine(o),
+		Samples:   map[string]map[string][]sample{},
+		Memory:    map[string][]memory{},
+		workloads: ws,
+		Options: map[string]string{
+			"rounds": strconv.Itoa(o.rounds), "duration": o.duration.String(), "quick": strconv.FormatBool(o.quick),
+			"pulls": strconv.Itoa(o.pulls), "small-blob": formatSize(o.smallBlob), "large-blob": formatSize(o.largeBlob),
+			"pull-size": formatSize(o.pullTotal), "server-cpus": o.serverCPUs, "client-cpus": o.clientCPUs,
+			"requests": strconv.Itoa(o.maxRequests), "profile": strconv.FormatBool(o.profile),
+		},
+	}
+	for _, w := range ws {
+		r.Workloads = append(r.Workloads, workloadInfo{Key: w.Key, Title: w.Title, Kind: w.Kind, Conns: w.Conns, Small: w.Small, Blob: w.Blob})
+	}
+	return r
+}
+
+func (r *results) add(w, fe string, s sample) {
+	if r.Samples[w] == nil {
+		r.Samples[w] = map[string][]sample{}
+	}
+	r.Samples[w][fe] = append(r.Samples[w][fe], s)
+}
+
+func (r *results) finish() {
+	for _, w := range r.workloads {
+		for fe, ss := range r.Samples[w.Key] {
+			for i, s := range ss {
+				if s.Problem != "" {
+					r.Notes = append(r.Notes, fmt.Sprintf("%s via %s, round %d: %s", w.Key, fe, i+1, s.Problem))
+				}
+			}
+		}
+	}
+}
+
+// readResults loads a run's JSON file, to write its report again (-render).
+func readResults(path string) (*results, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r := &results{}
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, w := range r.Workloads {
+		r.workloads = append(r.workloads, workload{Key: w.Key, Title: w.Title, Kind: w.Kind, Conns: w.Conns, Small: w.Small, Blob: w.Blob})
+	}
+	return r, nil
+}
+
+// ---- statistics ----
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// stat is a median with its spread over the rounds.
+type stat struct{ Median, Min, Max float64 }
+
+func statOf(xs []float64) stat {
+	if len(xs) == 0 {
+		return stat{math.NaN(), math.NaN(), math.NaN()}
+	}
+	return stat{median(xs), slices.Min(xs), slices.Max(xs)}
+}
+
+// metric is the figure a workload is judged by: req/s, MB/s for blobs, or the pull's wall time
+// (lower is better).
+func metricOf(w workload) (name string, value func(sample) float64, higherBetter bool) {
+	switch {
+	case w.Kind == kindPull:
+		return "wall time, s", func(s sample) float64 { return s.Seconds }, false
+	case w.Blob:
+		return "MB/s", func(s sample) float64 { return s.MBPerSec }, true
+	}
+	return "req/s", func(s sample) float64 { return s.ReqPerSec }, true
+}
+
+func (r *results) values(w workload, fe string, f func(sample) float64) []float64 {
+	var out []float64
+	for _, s := range r.Samples[w.Key][fe] {
+		out = append(out, f(s))
+	}
+	return out
+}
+
+// ratio is front end a's performance over b's: medians, and the spread of the per-round ratios
+// (within a round the two ran back to back). Above 1 means a did better, for times too.
+func (r *results) ratio(w workload, a, b string) stat {
+	_, f, higher := metricOf(w)
+	va, vb := r.values(w, a, f), r.values(w, b, f)
+	if len(va) == 0 || len(vb) == 0 {
+		return stat{math.NaN(), math.NaN(), math.NaN()}
+	}
+	div := func(x, y float64) float64 {
+		if higher {
+			return x / y
+		}
+		return y / x
+	}
+	var per []float64
+	for i := range min(len(va), len(vb)) {
+		per = append(per, div(va[i], vb[i]))
+	}
+	s := statOf(per)
+	s.Median = div(median(va), median(vb))
+	return s
+}
+
+// ---- writing ----
+
+func (r *results) stem() string {
+	return r.Started.Format("2006-01-02") + "-" + r.Machine.slug()
+}
+
+func (m machine) slug() string {
+	s := strings.ToLower(m.CPU)
+	s = regexp.MustCompile(`\(r\)|\(tm\)|cpu|processor|@.*$|\d+-core`).ReplaceAllString(s, " ")
+	s = strings.Trim(regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(s, "-"), "-")
+	if s == "" {
+		s = "unknown-cpu"
+	}
+	return fmt.Sprintf("%s-%dcpu", s, m.Cores)
+}
+
+// write writes <stem>.md, .svg and .json into dir and copies the first two to latest.*.
+func (r *results) write(dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	stem := r.stem()
+	md, svg := r.markdown(stem), r.svg()
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	files := []struct {
+		name string
+		data []byte
+	}{{stem + ".md", md}, {stem + ".svg", svg}, {stem + ".json", js}, {"latest.md", md}, {"latest.svg", svg}}
+	var paths []string
+	for _, f := range files {
+		data := f.data
+		if f.name == "latest.md" {
+			// The chart link must name latest.svg in the copy.
+			data = bytes.ReplaceAll(data, []byte("("+stem+".svg)"), []byte("(latest.svg)"))
+		}
+		p := filepath.Join(dir, f.name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return nil, err
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
+}
+
+var feOrder = []string{feDirect, feTraefik, fePlugin, feNginx}
+
+func (r *results) frontendTitle(key string) string {
+	for _, fe := range r.Frontends {
+		if fe.Key == key {
+			return fmt.Sprintf("%d. %s", fe.Num, fe.Title)
+		}
+	}
+	return key
+}
+
+func (r *results) markdown(stem string) []byte {
+	var b bytes.Buffer
+	m := r.Machine
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("# harbormirror load benchmark, %s\n\n", r.Started.Format("2006-01-02"))
+	p("Generated by `make loadbench` (e2e/cmd/loadbench; see bench/README.md). Do not edit.\n\n")
+	p("| machine | |\n|---|---|\n")
+	p("| CPU | %s |\n| cores | %d (servers pinned to CPU %s, load generators to CPU %s) |\n", m.CPU, m.Cores, orNone(r.Options["server-cpus"]), orNone(r.Options["client-cpus"]))
+	p("| memory | %.1f GiB |\n| OS | %s, kernel %s |\n", m.MemGiB, m.OS, m.Kernel)
+	p("| Go | %s |\n| Traefik | %s |\n| nginx | %s |\n| wrk | %s |\n", m.Go, m.Traefik, m.Nginx, m.Wrk)
+	p("| load average (1/5/15 min) | %s at start, %s at end |\n", r.LoadStart, r.LoadEnd)
+	p("| run | %s rounds × %s per load run, %s pulls per round; started %s, took %s |\n\n",
+		r.Options["rounds"], r.Options["duration"], r.Options["pulls"], r.Started.UTC().Format("15:04 MST"), r.Elapsed.Round(time.Second))
+	if r.Options["quick"] == "true" || r.Options["requests"] != "0" {
+		p("**Smoke run** (-quick or -requests): the figures only show that every path works.\n\n")
+	}
+	if ld := loadFloat(r.LoadStart); ld > float64(m.Cores)/2 {
+		p("The machine was busy with other work (load average %s at start on %d cores): absolute figures are low and noisy; "+
+			"the ratios compare front ends measured back to back within each round.\n\n", r.LoadStart, m.Cores)
+	}
+
+	p("Front ends, all on the same registry (the e2e fake Harbor: distribution v3 with Harbor's token service, project `hub`):\n\n")
+	for _, fe := range r.Frontends {
+		p("%d. **%s**: 401 challenge as its clients see it: `%s`\n", fe.Num, fe.Title, fe.Challenge)
+	}
+	p("\nEach cell: median over the rounds [min–max]. Ratios: 3/2 and 3/4 of the medians (above 1: the plugin did better; " +
+		"for the pull, the inverse of the time ratio), with the range of the per-round ratios.\n\n")
+
+	p("| workload | metric |")
+	for _, k := range feOrder {
+		p(" %s |", r.frontendTitle(k))
+	}
+	p(" 3/2 | 3/4 |\n|---|---|---|---|---|---|---|---|\n")
+	for _, w := range r.workloads {
+		name, f, _ := metricOf(w)
+		tool := map[string]string{kindHead: "loadbench HEAD generator", kindWrk: "wrk", kindPull: "go-containerregistry"}[w.Kind]
+		p("| %s <sub>%s</sub> | %s |", w.Title, tool, name)
+		for _, k := range feOrder {
+			p(" %s |", fmtStat(statOf(r.values(w, k, f)), w))
+		}
+		p(" %s | %s |\n", fmtRatio(r.ratio(w, fePlugin, feTraefik)), fmtRatio(r.ratio(w, fePlugin, feNginx)))
+		if w.Kind == kindPull {
+			continue
+		}
+		p("| | p50 / p99, ms |")
+		for _, k := range feOrder {
+			p50 := median(r.values(w, k, func(s sample) float64 { return s.P50ms }))
+			p99 := median(r.values(w, k, func(s sample) float64 { return s.P99ms }))
+			p(" %s / %s |", fmtMS(p50), fmtMS(p99))
+		}
+		p(" | |\n")
+	}
+	p("\n![req/s per workload and front end](%s.svg)\n\n", stem)
+
+	p("## CPU time of the servers\n\n")
+	p("CPU time (user + system, from /proc/<pid>/stat) the front end's processes and the registry used during each run, divided by the work done: " +
+		"less sensitive to other load on the machine than throughput. Median over the rounds. 3 − 2 is what the plugin adds to Traefik.\n\n")
+	p("| workload | unit | 1. registry alone | 2. Traefik | 3. Traefik + harbormirror | 4. nginx | 3 − 2 | registry, behind 2 / 3 / 4 |\n|---|---|---|---|---|---|---|---|\n")
+	for _, w := range r.workloads {
+		unit, per := cpuUnit(w)
+		fe := func(k string) float64 {
+			return median(r.values(w, k, func(s sample) float64 { return s.FrontendCPU / per(s) }))
+		}
+		reg := func(k string) float64 {
+			return median(r.values(w, k, func(s sample) float64 { return s.RegistryCPU / per(s) }))
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %s / %s / %s |\n", w.Title, unit, fmtCPU(reg(feDirect)), fmtCPU(fe(feTraefik)), fmtCPU(fe(fePlugin)), fmtCPU(fe(feNginx)),
+			fmtCPU(fe(fePlugin)-fe(feTraefik)), fmtCPU(reg(feTraefik)), fmtCPU(reg(fePlugin)), fmtCPU(reg(feNginx)))
+	}
+	p("\n")
+
+	p("## Memory of the front end\n\nResident set of the front end's processes (nginx: master and worker), from /proc/<pid>/status. ")
+	p("Peak: VmHWM at the end of the run (every workload, the %s blob included); idle: VmRSS after start-up and the checks.\n\n", r.Options["large-blob"])
+	p("| | 2. Traefik | 3. Traefik + harbormirror | 4. nginx | 3 − 2 |\n|---|---|---|---|---|\n")
+	mem := func(k string, peak bool) float64 {
+		ms := r.Memory[k]
+		if len(ms) == 0 {
+			return math.NaN()
+		}
+		if peak {
+			return float64(ms[len(ms)-1].HWM) / (1 << 20)
+		}
+		return float64(ms[0].RSS) / (1 << 20)
+	}
+	for _, row := range []struct {
+		name string
+		peak bool
+	}{{"idle RSS, MiB", false}, {"peak RSS (VmHWM), MiB", true}} {
+		p("| %s | %.1f | %.1f | %.1f | %+.1f |\n", row.name, mem(feTraefik, row.peak), mem(fePlugin, row.peak), mem(feNginx, row.peak), mem(fePlugin, row.peak)-mem(feTraefik, row.peak))
+	}
+	p("\nThe registry itself peaked at %.1f MiB.\n\n", float64(r.RegistryMemory.HWM)/(1<<20))
+
+	p("## Targets (3 against 2)\n\n| target | measured | |\n|---|---|---|\n")
+	for _, w := range r.workloads {
+		if !(w.Small && w.Conns == 32) && !w.Blob {
+			continue
+		}
+		goal := 0.90
+		if w.Blob {
+			goal = 0.97
+		}
+		rt := r.ratio(w, fePlugin, feTraefik)
+		p("| %s: 3/2 ≥ %.2f | %.3f | %s |\n", w.Title, goal, rt.Median, verdict(rt.Median, goal, true))
+	}
+	diff := mem(fePlugin, true) - mem(feTraefik, true)
+	p("| peak RSS: 3 − 2 ≤ 10 MB | %+.1f MiB (%+.1f MB) | %s |\n\n", diff, diff*(1<<20)/1e6, verdict(diff*(1<<20)/1e6, 10, false))
+
+	p("## Workloads\n\n")
+	p("- Servers: the registry and the front end under test share one core (taskset); wrk (one thread), the HEAD generator and the pulls run on the other.\n")
+	p("- Manifest HEAD (`/v2/library/hello/manifests/latest`, %d-byte manifest) with a pull token that each front end's own token mapping issued. "+
+		"wrk 4.1 cannot measure HEAD (it waits for the body a HEAD response's Content-Length announces), so loadbench's own HTTP/1.1 generator "+
+		"(one request per connection at a time, every latency recorded) does it; manifest GET with wrk is the same exchange with the body.\n", r.Registry.Manifest.Size)
+	p("- Token GET: `/service/token?scope=repository%%3Alibrary%%2Fhello%%3Apull&service=harbor-registry` (Traefik alone maps paths only: its clients ask for `hub/library/hello`). Every token is signed (ES256) by the registry.\n")
+	p("- 401 challenge: the manifest GET without a token.\n")
+	p("- Blobs: %d and %d bytes (uncompressed tar layers of %s and %s of random data), GET with the token; MB/s = 10^6 response bytes per second as wrk read them.\n",
+		r.Registry.SmallBlob.Size, r.Registry.LargeBlob.Size, r.Options["small-blob"], r.Options["large-blob"])
+	var pullBytes int64
+	for _, l := range r.Registry.PullLayers {
+		pullBytes += l.Size
+	}
+	p("- Pull: go-containerregistry, fresh connections each time: ping, challenge, token, manifest, config, then ten layers (%.1f MB in all, 1:2:…:512) three at a time, every digest checked; the median of %s pulls per round.\n\n", float64(pullBytes)/1e6, r.Options["pulls"])
+
+	if len(r.Profiles) > 0 {
+		p("## Profiles\n\nCPU profiles (Go pprof from Traefik's api.debug, 100 Hz) and the allocations made meanwhile, of both Traefiks under load after the rounds. " +
+			"The .pprof files stay in bench/out (not committed).\n\n")
+		p("Where the CPU time goes: each sample goes to the interpreted plugin when a Yaegi frame is closer to the leaf than any of " +
+			"Traefik's proxy, transport or connection-writing frames (which Traefik alone runs too); the collector's background work " +
+			"is shown apart, since the plugin's allocations drive much of it. µs per request (per MB for blobs).\n\n")
+		p("| workload | front end | total | plugin's interpreted code: Yaegi / reflect / allocation / other | GC, background | allocation, elsewhere | syscalls | other Go code |\n|---|---|---|---|---|---|---|---|\n")
+		for _, pr := range r.Profiles {
+			units := float64(pr.Requests)
+			for _, w := range r.workloads {
+				if w.Key == pr.Workload && w.Blob {
+					units = float64(pr.Bytes) / 1e6
+				}
+			}
+			u := func(sec float64) string { return fmtUS(perUnit(sec, units, pr.ProfileSecs, pr.RunSecs)) }
+			at := pr.Attribution
+			pp := at.PluginParts
+			plugin := "—"
+			if at.Buckets[bucketPlugin] > 0 {
+				plugin = fmt.Sprintf("**%s**: %s / %s / %s / %s", u(at.Buckets[bucketPlugin]), u(pp["yaegi"]), u(pp["reflect"]), u(pp["allocation"]), u(pp["other"]))
+			}
+			p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", pr.Workload, r.frontendTitle(pr.Frontend), u(at.Total), plugin,
+				u(at.Buckets[bucketGC]), u(at.Buckets[bucketAlloc]), u(at.Buckets[bucketSyscall]), u(at.Buckets[bucketOtherCode]))
+		}
+		p("\n")
+		for _, pr := range r.Profiles {
+			p("### %s under %s\n\n%s\n\nCPU, flat:\n\n```\n%s\n```\n\nAllocated objects during the load:\n\n```\n%s\n```\n\nAllocated bytes during the load:\n\n```\n%s\n```\n\n",
+				r.frontendTitle(pr.Frontend), pr.Workload, pr.Load, pr.CPU, pr.AllocObjects, pr.Allocs)
+		}
+	}
+	if len(r.Notes) > 0 {
+		p("## Problems seen\n\n")
+		for _, n := range r.Notes {
+			p("- %s\n", n)
+		}
+		p("\n")
+	}
+	return b.Bytes()
+}
+
+// cpuUnit is what a workload's CPU time is divided by: requests (µs each), megabytes for
+// blobs (µs per MB), pulls (ms each).
+func cpuUnit(w workload) (string, func(sample) float64) {
+	switch {
+	case w.Kind == kindPull:
+		return "ms per pull", func(s sample) float64 { return float64(len(s.PullSeconds)) / 1e3 }
+	case w.Blob:
+		return "µs per MB", func(s sample) float64 { return float64(s.Bytes) / 1e6 / 1e6 }
+	}
+	return "µs per request", func(s sample) float64 { return float64(s.Requests) / 1e6 }
+}
+
+func fmtCPU(x float64) string {
+	switch {
+	case math.IsNaN(x) || math.IsInf(x, 0):
+		return "—"
+	case math.Abs(x) >= 100:
+		return strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(x, 'f', 1, 64)
+}
+
+func verdict(got, goal float64, atLeast bool) string {
+	switch {
+	case math.IsNaN(got):
+		return "not measured"
+	case atLeast && got >= goal, !atLeast && got <= goal:
+		return "met"
+	case atLeast:
+		return fmt.Sprintf("**missed** by %.3f (%.1f%% below)", goal-got, (goal-got)/goal*100)
+	default:
+		return fmt.Sprintf("**missed** by %.1f MB", got-goal)
+	}
+}
+
+func fmtStat(s stat, w workload) string {
+	if math.IsNaN(s.Median) {
+		return "—"
+	}
+	f := func(x float64) string {
+		switch {
+		case w.Kind == kindPull:
+			return strconv.FormatFloat(x, 'f', 3, 64)
+		case x >= 100:
+			return thousands(int64(math.Round(x)))
+		default:
+			return strconv.FormatFloat(x, 'f', 1, 64)
+		}
+	}
+	return fmt.Sprintf("**%s** [%s–%s]", f(s.Median), f(s.Min), f(s.Max))
+}
+
+func fmtRatio(s stat) string {
+	if math.IsNaN(s.Median) {
+		return "—"
+	}
+	return fmt.Sprintf("**%.2f** [%.2f–%.2f]", s.Median, s.Min, s.Max)
+}
+
+func fmtMS(x float64) string {
+	if math.IsNaN(x) {
+		return "—"
+	}
+	if x >= 100 {
+		return strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(x, 'f', 2, 64)
+}
+
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func loadFloat(s string) float64 {
+	f, _ := strconv.ParseFloat(strings.Fields(s + " ")[0], 64)
+	return f
+}
+
+// summary is the results table for the terminal.
+func (r *results) summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-28s %-13s", "workload (median)", "metric")
+	for _, k := range feOrder {
+		fmt.Fprintf(&b, " %10s", k)
+	}
+	fmt.Fprintf(&b, " %6s %6s\n", "3/2", "3/4")
+	for _, w := range r.workloads {
+		name, f, _ := metricOf(w)
+		fmt.Fprintf(&b, "%-28s %-13s", w.Title, name)
+		for _, k := range feOrder {
+			fmt.Fprintf(&b, " %10.4g", median(r.values(w, k, f)))
+		}
+		fmt.Fprintf(&b, " %6.3f %6.3f\n", r.ratio(w, fePlugin, feTraefik).Median, r.ratio(w, fePlugin, feNginx).Median)
+	}
+	for _, k := range []string{feTraefik, fePlugin, feNginx} {
+		if ms := r.Memory[k]; len(ms) > 0 {
+			fmt.Fprintf(&b, "peak RSS %-8s %.1f MiB\n", k, float64(ms[len(ms)-1].HWM)/(1<<20))
+		}
+	}
+	fmt.Fprintf(&b, "load average %s at start, %s at end; took %s", r.LoadStart, r.LoadEnd, r.Elapsed.Round(time.Second))
+	return b.String()
+}
+
+// ---- the machine ----
+
+func describeMachine(o *options) machine {
+	m := machine{Go: runtime.Version()}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, v, _ := strings.Cut(sc.Text(), ":")
+			switch strings.TrimSpace(k) {
+			case "model name":
+				if m.CPU == "" {
+					m.CPU = strings.TrimSpace(v)
+				}
+			case "processor":
+				m.Cores++
+			}
+		}
+		f.Close()
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		m.MemGiB = float64(statusKB(b, "MemTotal:")) / (1 << 20)
+	}
+	m.OS = osRelease()
+	m.Kernel = strings.TrimSpace(readFile("/proc/sys/kernel/osrelease"))
+	m.Host, _ = os.Hostname()
+	if out, err := exec.Command(o.traefik, "version").Output(); err == nil {
+		v := regexp.MustCompile(`(?m)^Version:\s*(\S+)`).FindSubmatch(out)
+		gv := regexp.MustCompile(`(?m)^Go version:\s*(\S+)`).FindSubmatch(out)
+		m.Traefik = "v3.6.12 (scripts/build-traefik"
+		if v != nil && gv != nil {
+			m.Traefik += fmt.Sprintf("; `traefik version`: %s, built with %s", v[1], gv[1])
+		}
+		m.Traefik += "), Yaegi v0.16.1"
+	}
+	if out, err := exec.Command(o.nginx, "-v").CombinedOutput(); err == nil {
+		m.Nginx = strings.TrimPrefix(strings.TrimSpace(string(out)), "nginx version: ")
+	}
+	if out, _ := exec.Command(o.wrk, "-v").CombinedOutput(); len(out) > 0 {
+		m.Wrk, _, _ = strings.Cut(strings.TrimSpace(string(out)), " Copyright")
+	}
+	return m
+}
+
+func osRelease() string {
+	b, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return runtime.GOOS
+	}
+	if m := regexp.MustCompile(`(?m)^PRETTY_NAME="?([^"\n]*)`).FindSubmatch(b); m != nil {
+		return string(m[1])
+	}
+	return runtime.GOOS
+}
