@@ -18,7 +18,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/big"
 	"net"
 	"net/http"
@@ -31,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/harbormirror/harbormirror/e2e/internal/traefikproc"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -525,57 +525,9 @@ func findLine(s, substr string) string {
 	return s[start : i+end]
 }
 
-// copyPlugin copies what Traefik's local plugin loader reads: .traefik.yml, go.mod, go.sum
-// and non-test .go files of the module and its subpackages (vendor/ included). Nested
-// modules (e2e/), testdata and hidden directories are left out.
-func copyPlugin(src, dst string) error {
-	if _, err := os.Stat(filepath.Join(src, ".traefik.yml")); err != nil {
-		return fmt.Errorf("not a Traefik plugin (no .traefik.yml): %w", err)
-	}
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if rel == "." {
-				return nil
-			}
-			name := d.Name()
-			if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" ||
-				name == "plugins-local" {
-				return filepath.SkipDir
-			}
-			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
-				return filepath.SkipDir // another module
-			}
-			return nil
-		}
-		name := d.Name()
-		keep := strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")
-		if rel == name { // module root
-			keep = keep || name == ".traefik.yml" || name == "go.mod" || name == "go.sum"
-		}
-		if strings.HasPrefix(rel, "vendor"+string(filepath.Separator)) && name == "modules.txt" {
-			keep = true
-		}
-		if !keep || !d.Type().IsRegular() {
-			return nil
-		}
-		target := filepath.Join(dst, rel)
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, 0o644)
-	})
-}
+// copyPlugin copies what Traefik's local plugin loader reads from the plugin module at src to
+// dst: see traefikproc.CopyPlugin, which the demo, soak and loadbench commands use too.
+func copyPlugin(src, dst string) error { return traefikproc.CopyPlugin(src, dst) }
 
 var (
 	rootOnce sync.Once

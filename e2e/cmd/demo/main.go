@@ -22,9 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -42,12 +40,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/harbormirror/harbormirror/e2e/harbor"
 	"github.com/harbormirror/harbormirror/e2e/images"
-)
-
-const (
-	moduleName = "github.com/harbormirror/harbormirror" // the plugin's module, as Traefik loads it
-	pluginKey  = "harbormirror"                         // its key under experimental.localPlugins
-	routerName = "mirror@file"
+	"github.com/harbormirror/harbormirror/e2e/internal/traefikproc"
 )
 
 type options struct {
@@ -80,7 +73,7 @@ func run(o options) error {
 	}
 	if o.repo == "" {
 		var err error
-		if o.repo, err = findRepo(); err != nil {
+		if o.repo, err = traefikproc.FindRepo(); err != nil {
 			return err
 		}
 	}
@@ -134,8 +127,8 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	defer tr.stop()
-	if err := tr.waitReady(60 * time.Second); err != nil {
+	defer tr.Stop()
+	if err := tr.WaitReady(60 * time.Second); err != nil {
 		return err
 	}
 
@@ -148,7 +141,7 @@ harbormirror demo
            plugin loaded; router %s enabled with middleware %s@file
   logs: %s/{traefik.log,access.log,harbor.log}
 
-`, hub.URL, h.URL, o.project, o.listen, o.project, o.api, tr.bin, routerName, pluginKey, work)
+`, hub.URL, h.URL, o.project, o.listen, o.project, o.api, tr.Bin, traefikproc.RouterName, traefikproc.PluginKey, work)
 
 	// The pull.
 	ref := o.listen + "/library/hello:latest"
@@ -183,11 +176,11 @@ harbormirror demo
 		select {
 		case sig := <-stop:
 			fmt.Printf("\n%v: stopping Traefik ... ", sig)
-			state := tr.stop()
+			state := tr.Stop()
 			fmt.Printf("%s.\nStopping the fake Harbor and Docker Hub.\n", state)
 			return nil
-		case <-tr.exited:
-			return fmt.Errorf("traefik exited: %v\n%s", tr.cmd.ProcessState, tail(readFile(tr.logPath), 20))
+		case <-tr.Exited():
+			return fmt.Errorf("traefik exited: %v\n%s", tr.Cmd.ProcessState, traefikproc.Tail(traefikproc.ReadFile(tr.LogPath), 20))
 		case <-tick.C:
 			tc.print(os.Stdout)
 		}
@@ -196,209 +189,18 @@ harbormirror demo
 
 // ---- Traefik ----
 
-type traefik struct {
-	bin, dir, apiURL    string
-	logPath, accessPath string
-	cmd                 *exec.Cmd
-	exited              chan struct{}
-	stopOnce            sync.Once
-	state               string
-}
-
 // startTraefik writes the static and dynamic configuration and the plugin's sources into work
 // (Traefik reads plugins-local/ relative to its working directory) and starts Traefik there.
-func startTraefik(o options, work, harborURL string) (*traefik, error) {
-	tr := &traefik{
-		bin:        o.traefik,
-		dir:        work,
-		apiURL:     "http://" + o.api,
-		logPath:    filepath.Join(work, "traefik.log"),
-		accessPath: filepath.Join(work, "access.log"),
-		exited:     make(chan struct{}),
-	}
-	if err := copyPlugin(o.repo, filepath.Join(work, "plugins-local", "src", filepath.FromSlash(moduleName))); err != nil {
-		return nil, fmt.Errorf("copy the plugin from %s: %w", o.repo, err)
-	}
-	dynamicPath := filepath.Join(work, "dynamic.yml")
-	static := fmt.Sprintf(`global:
-  checkNewVersion: false
-  sendAnonymousUsage: false
-entryPoints:
-  web:
-    address: %q
-    transport:
-      lifeCycle:
-        graceTimeOut: 1s
-  traefik:
-    address: %q
-ping:
-  entryPoint: traefik
-api:
-  insecure: true
-  dashboard: false
-log:
-  level: INFO
-  filePath: %q
-  noColor: true
-accessLog:
-  filePath: %q
-  format: json
-providers:
-  file:
-    filename: %q
-experimental:
-  localPlugins:
-    %s:
-      moduleName: %s
-`, o.listen, o.api, tr.logPath, tr.accessPath, dynamicPath, pluginKey, moduleName)
-	dynamic := fmt.Sprintf(`http:
-  routers:
-    mirror:
-      rule: "PathPrefix(`+"`/`"+`)"
-      entryPoints: [web]
-      middlewares: [%s]
-      service: harbor
-  middlewares:
-    %s:
-      plugin:
-        %s:
-          project: %q
-  services:
-    harbor:
-      loadBalancer:
-        servers:
-          - url: %q
-`, pluginKey, pluginKey, pluginKey, o.project, harborURL)
-	staticPath := filepath.Join(work, "traefik.yml")
-	if err := os.WriteFile(staticPath, []byte(static), 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(dynamicPath, []byte(dynamic), 0o644); err != nil {
-		return nil, err
-	}
-	out, err := os.Create(filepath.Join(work, "traefik.out"))
-	if err != nil {
-		return nil, err
-	}
-	tr.cmd = exec.Command(tr.bin, "--configFile="+staticPath)
-	tr.cmd.Dir = work
-	tr.cmd.Stdout, tr.cmd.Stderr = out, out
-	// Its own process group: Ctrl-C reaches the demo, which then stops Traefik itself; and it
-	// must not outlive a demo that is killed.
-	tr.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := tr.cmd.Start(); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("start %s: %w", tr.bin, err)
-	}
-	go func() {
-		_ = tr.cmd.Wait()
-		out.Close()
-		close(tr.exited)
-	}()
-	return tr, nil
-}
-
-// waitReady waits for ping, then for the router: enabled, with the plugin's middleware.
-func (tr *traefik) waitReady(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		select {
-		case <-tr.exited:
-			return fmt.Errorf("traefik exited at start-up (%v):\n%s%s", tr.cmd.ProcessState,
-				tail(readFile(filepath.Join(tr.dir, "traefik.out")), 10), tail(readFile(tr.logPath), 10))
-		default:
-		}
-		log := readFile(tr.logPath)
-		if line := findLine(log, "Plugins are disabled"); line != "" {
-			return fmt.Errorf("traefik could not load the plugin:\n%s", line)
-		}
-		var routers []struct {
-			Name        string   `json:"name"`
-			Status      string   `json:"status"`
-			Middlewares []string `json:"middlewares"`
-			Errors      []string `json:"error"`
-		}
-		if getJSON(tr.apiURL+"/api/http/routers", &routers) == nil {
-			for _, r := range routers {
-				if r.Name != routerName {
-					continue
-				}
-				if r.Status != "enabled" {
-					return fmt.Errorf("router %s is %s: %s", r.Name, r.Status, strings.Join(r.Errors, "; "))
-				}
-				if !slices.Contains(r.Middlewares, pluginKey+"@file") {
-					return fmt.Errorf("router %s has middlewares %v, not %s@file", r.Name, r.Middlewares, pluginKey)
-				}
-				if !strings.Contains(log, "Plugins loaded.") {
-					return errors.New("traefik did not log \"Plugins loaded.\"")
-				}
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("traefik not ready within %v; log:\n%s", timeout, tail(log, 10))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop asks Traefik to shut down gracefully (SIGTERM), killing it after 10 s; it returns how
-// Traefik ended.
-func (tr *traefik) stop() string {
-	tr.stopOnce.Do(func() {
-		start := time.Now()
-		_ = tr.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-tr.exited:
-			tr.state = fmt.Sprintf("Traefik stopped in %v (%v)", time.Since(start).Round(time.Millisecond), tr.cmd.ProcessState)
-		case <-time.After(10 * time.Second):
-			_ = tr.cmd.Process.Kill()
-			<-tr.exited
-			tr.state = "Traefik did not stop within 10 s and was killed"
-		}
-	})
-	return tr.state
-}
-
-// copyPlugin copies what Traefik's local plugin loader reads: .traefik.yml, go.mod, go.sum and
-// the non-test .go files of the module and its packages; nested modules (e2e/), testdata and
-// hidden directories are left out.
-func copyPlugin(src, dst string) error {
-	if _, err := os.Stat(filepath.Join(src, ".traefik.yml")); err != nil {
-		return fmt.Errorf("not a Traefik plugin: %w", err)
-	}
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		if d.IsDir() {
-			if rel == "." {
-				return nil
-			}
-			if n := d.Name(); strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_") || n == "testdata" {
-				return filepath.SkipDir
-			}
-			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		n := d.Name()
-		keep := strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go")
-		keep = keep || (rel == n && (n == ".traefik.yml" || n == "go.mod" || n == "go.sum"))
-		if !keep || !d.Type().IsRegular() {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, 0o644)
+func startTraefik(o options, work, harborURL string) (*traefikproc.Traefik, error) {
+	return traefikproc.Start(traefikproc.Config{
+		Bin:          o.traefik,
+		Repo:         o.repo,
+		Dir:          work,
+		Listen:       o.listen,
+		API:          o.api,
+		Project:      o.project,
+		Upstream:     harborURL,
+		GraceTimeOut: "1s",
 	})
 }
 
@@ -558,7 +360,7 @@ type accessEntry struct {
 
 // tracer pairs Traefik's access log with Harbor's requests and prints each pair once.
 type tracer struct {
-	traefik *traefik
+	traefik *traefikproc.Traefik
 	harbor  *harbor.Server
 	printed int          // access log entries printed
 	used    map[int]bool // Harbor requests paired
@@ -581,7 +383,7 @@ func (tc *tracer) settle() {
 
 func (tc *tracer) entries() []accessEntry {
 	var out []accessEntry
-	sc := bufio.NewScanner(strings.NewReader(readFile(tc.traefik.accessPath)))
+	sc := bufio.NewScanner(strings.NewReader(traefikproc.ReadFile(tc.traefik.AccessPath)))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var e accessEntry
@@ -707,65 +509,10 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 	return s.w.Write(b)
 }
 
-var apiClient = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-
-func getJSON(u string, v any) error {
-	resp, err := apiClient.Get(u)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
 func checkFree(addr string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("%s is not free (%v): choose other addresses, e.g. make demo DEMO_LISTEN=127.0.0.1:5050 DEMO_API=127.0.0.1:5052", addr, err)
 	}
 	return l.Close()
-}
-
-// findRepo returns the nearest directory at or above the working directory whose go.mod
-// declares the plugin's module.
-func findRepo() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(b, []byte("module "+moduleName+"\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod of %s above the working directory: pass -repo", moduleName)
-		}
-		dir = parent
-	}
-}
-
-func readFile(path string) string {
-	b, _ := os.ReadFile(path)
-	return string(b)
-}
-
-func findLine(s, substr string) string {
-	for _, line := range strings.Split(s, "\n") {
-		if strings.Contains(line, substr) {
-			return line
-		}
-	}
-	return ""
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n") + "\n"
 }

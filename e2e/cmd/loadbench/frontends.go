@@ -8,19 +8,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"text/template"
 	"time"
+
+	"github.com/harbormirror/harbormirror/e2e/internal/traefikproc"
 )
 
 //go:embed templates
@@ -268,7 +267,7 @@ func startTraefik(o *options, work string, plugin bool, registryURL string) (*fr
 		key, num, title = fePlugin, 3, "Traefik v3.6.12 + harbormirror"
 	}
 	dir := filepath.Join(work, key)
-	ports, err := freePorts(2)
+	ports, err := traefikproc.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +276,7 @@ func startTraefik(o *options, work string, plugin bool, registryURL string) (*fr
 		apiAddr: "127.0.0.1:" + strconv.Itoa(ports[1]),
 	}
 	if plugin {
-		if err := copyPlugin(o.repo, filepath.Join(dir, "plugins-local", "src", filepath.FromSlash(moduleName))); err != nil {
+		if err := traefikproc.CopyPlugin(o.repo, traefikproc.PluginDir(dir)); err != nil {
 			return nil, fmt.Errorf("copy the plugin from %s: %w", o.repo, err)
 		}
 	} else {
@@ -313,84 +312,18 @@ func startTraefik(o *options, work string, plugin bool, registryURL string) (*fr
 // waitTraefik waits until the router is enabled with its middleware and, with the plugin,
 // Traefik has logged that it loaded plugins.
 func waitTraefik(fe *frontend, plugin bool, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
 	logPath := filepath.Join(fe.proc.dir, "traefik.log")
-	for {
+	alive := func() error {
 		if err := fe.proc.alive(); err != nil {
-			return fmt.Errorf("%s: %w\n%s", fe.Title, err, tail(readFile(logPath), 10))
+			return fmt.Errorf("%w\n%s", err, tail(readFile(logPath), 10))
 		}
-		log := readFile(logPath)
-		if line := findLine(log, "Plugins are disabled"); line != "" {
-			return fmt.Errorf("%s could not load the plugin:\n%s", fe.Title, line)
-		}
-		var routers []struct {
-			Name        string   `json:"name"`
-			Status      string   `json:"status"`
-			Middlewares []string `json:"middlewares"`
-			Errors      []string `json:"error"`
-		}
-		if getJSON("http://"+fe.apiAddr+"/api/http/routers", &routers) == nil {
-			for _, r := range routers {
-				if r.Name != "mirror@file" {
-					continue
-				}
-				if r.Status != "enabled" {
-					return fmt.Errorf("%s: router %s is %s: %s", fe.Title, r.Name, r.Status, strings.Join(r.Errors, "; "))
-				}
-				if !slices.Contains(r.Middlewares, "mirror@file") {
-					return fmt.Errorf("%s: router %s has middlewares %v", fe.Title, r.Name, r.Middlewares)
-				}
-				if !plugin || strings.Contains(log, "Plugins loaded.") {
-					return nil
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready within %v:\n%s", fe.Title, timeout, tail(log, 10))
-		}
-		time.Sleep(50 * time.Millisecond)
+		return nil
 	}
-}
-
-// copyPlugin copies what Traefik's local plugin loader reads, as make demo does: .traefik.yml,
-// go.mod, go.sum and the non-test .go files of the module and its packages.
-func copyPlugin(src, dst string) error {
-	if _, err := os.Stat(filepath.Join(src, ".traefik.yml")); err != nil {
-		return fmt.Errorf("not a Traefik plugin: %w", err)
+	want := traefikproc.Router{Name: "mirror@file", Middleware: "mirror@file", Plugin: plugin}
+	if err := traefikproc.WaitRouter("http://"+fe.apiAddr, logPath, want, timeout, alive); err != nil {
+		return fmt.Errorf("%s: %w", fe.Title, err)
 	}
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		if d.IsDir() {
-			if rel == "." {
-				return nil
-			}
-			if n := d.Name(); strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_") || n == "testdata" {
-				return filepath.SkipDir
-			}
-			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
-				return filepath.SkipDir // nested modules: e2e/, examples/
-			}
-			return nil
-		}
-		n := d.Name()
-		keep := strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go")
-		keep = keep || (rel == n && (n == ".traefik.yml" || n == "go.mod" || n == "go.sum"))
-		if !keep || !d.Type().IsRegular() {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, 0o644)
-	})
+	return nil
 }
 
 // ---- nginx ----
@@ -400,7 +333,7 @@ func startNginx(o *options, work, registryHost string) (*frontend, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(1)
+	ports, err := traefikproc.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
@@ -438,58 +371,8 @@ func startNginx(o *options, work, registryHost string) (*frontend, error) {
 
 // ---- helpers ----
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var listeners []net.Listener
-	defer func() {
-		for _, l := range listeners {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		listeners = append(listeners, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-var apiClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-
-func getJSON(u string, v any) error {
-	resp, err := apiClient.Get(u)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
-func readFile(path string) string {
-	b, _ := os.ReadFile(path)
-	return string(b)
-}
-
-func findLine(s, substr string) string {
-	for _, line := range strings.Split(s, "\n") {
-		if strings.Contains(line, substr) {
-			return line
-		}
-	}
-	return ""
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n") + "\n"
-}
+// readFile and tail are traefikproc's: the whole file, or "" when unreadable; the last n lines.
+var (
+	readFile = traefikproc.ReadFile
+	tail     = traefikproc.Tail
+)

@@ -30,9 +30,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-)
 
-const moduleName = "github.com/harbormirror/harbormirror" // the plugin's module, as Traefik loads it
+	"github.com/harbormirror/harbormirror/e2e/internal/traefikproc"
+)
 
 type options struct {
 	traefik, nginx, wrk, repo string
@@ -304,7 +304,7 @@ func resolve(o *options) error {
 	}
 	if o.repo == "" {
 		var err error
-		if o.repo, err = findRepo(); err != nil {
+		if o.repo, err = traefikproc.FindRepo(); err != nil {
 			return err
 		}
 	}
@@ -615,25 +615,6 @@ func loadAverage() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-// findRepo returns the nearest directory at or above the working directory whose go.mod
-// declares the plugin's module.
-func findRepo() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(b, []byte("module "+moduleName+"\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod of %s above the working directory: pass -repo", moduleName)
-		}
-		dir = parent
-	}
 }
 
 func parseSize(s string) (int64, error) {

@@ -35,6 +35,7 @@ import (
 	"github.com/harbormirror/harbormirror/e2e/harbor"
 	"github.com/harbormirror/harbormirror/e2e/images"
 	"github.com/harbormirror/harbormirror/e2e/internal/pullload"
+	"github.com/harbormirror/harbormirror/e2e/internal/traefikproc"
 )
 
 const project = "hub"
@@ -112,7 +113,7 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.repo == "" {
 		var err error
-		if o.repo, err = findRepo(); err != nil {
+		if o.repo, err = traefikproc.FindRepo(); err != nil {
 			return nil, err
 		}
 	}
@@ -200,12 +201,12 @@ func run(o *options) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	defer tr.stop()
+	defer tr.Stop()
 	for i := range r.targets {
 		r.targets[i].Ref = tr.webAddr + "/" + r.targetNames[i] + ":latest"
 	}
-	r.goroutineProfileURL = tr.apiURL + "/debug/pprof/goroutine?debug=1"
-	sampler := pullload.NewSampler(tr.pid(), r.goroutineProfileURL)
+	r.goroutineProfileURL = tr.APIURL + "/debug/pprof/goroutine?debug=1"
+	sampler := pullload.NewSampler(tr.Pid(), r.goroutineProfileURL)
 	idle := sampler.Take("Traefik started, idle")
 	if idle.Goroutines < 0 {
 		return false, fmt.Errorf("no goroutine count from %s (api.debug)", r.goroutineProfileURL)
@@ -269,7 +270,7 @@ func run(o *options) (bool, error) {
 		}
 		r.points = append(r.points, sampler.Take(label))
 	}
-	r.traefikAlive = tr.alive()
+	r.traefikAlive = tr.Alive()
 	r.harbor = summarizeHarbor(h.Requests(), tr.webAddr)
 	r.accessLines = tr.accessLogLines()
 	r.ended = time.Now()
