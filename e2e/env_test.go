@@ -6,11 +6,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/harbormirror/harbormirror/e2e/harbor"
 	"github.com/harbormirror/harbormirror/e2e/harness"
@@ -213,6 +216,43 @@ func traceOf(reqs []harbor.Request) string {
 		b.WriteString("  " + r.String() + "\n")
 	}
 	return b.String()
+}
+
+// testImage is a single-platform test image as built.
+func testImage(t *testing.T, name string) v1.Image {
+	t.Helper()
+	a, err := images.Get(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, ok := a.(v1.Image)
+	if !ok {
+		t.Fatalf("%s is not an image", name)
+	}
+	return img
+}
+
+// locationRecorder is a transport that remembers every Location header it sees.
+type locationRecorder struct {
+	inner http.RoundTripper
+	mu    sync.Mutex
+	seen  []string
+}
+
+func (r *locationRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.inner.RoundTrip(req)
+	if err == nil && resp.Header.Get("Location") != "" {
+		r.mu.Lock()
+		r.seen = append(r.seen, resp.Header.Get("Location"))
+		r.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (r *locationRecorder) locations() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.seen...)
 }
 
 // digestOf is the digest of a test image as built, to compare with what a client pulled.

@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -117,23 +116,6 @@ func (n exampleNS) RoundTrip(r *http.Request) (*http.Response, error) {
 	return n.inner.RoundTrip(r)
 }
 
-// exampleLocations records the Location header of every response.
-type exampleLocations struct {
-	inner http.RoundTripper
-	mu    sync.Mutex
-	seen  []string
-}
-
-func (l *exampleLocations) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := l.inner.RoundTrip(r)
-	if err == nil && resp.Header.Get("Location") != "" {
-		l.mu.Lock()
-		l.seen = append(l.seen, resp.Header.Get("Location"))
-		l.mu.Unlock()
-	}
-	return resp, err
-}
-
 // exampleRequest is one request Harbor received, from the fake's log or fakeharbor's output.
 type exampleRequest struct {
 	Method, Path, RawQuery, Host string
@@ -227,14 +209,14 @@ func exampleProve(t *testing.T, rt http.RoundTripper, harborLog func() []example
 	if err != nil {
 		t.Fatal(err)
 	}
-	locs := &exampleLocations{inner: rt}
+	locs := &locationRecorder{inner: rt}
 	pushRef := ref(exampleHarborHost + "/team/example:v1")
 	if err := remote.Write(pushRef, img.(v1.Image), remote.WithTransport(locs), remote.WithContext(ctx),
 		remote.WithAuth(&authn.Basic{Username: exampleUser, Password: examplePassword})); err != nil {
 		t.Fatalf("push %s: %v\nHarbor received:\n%s", pushRef, err, exampleTrace(harborLog()))
 	}
 	uploads := 0
-	for _, l := range locs.seen {
+	for _, l := range locs.locations() {
 		if strings.Contains(l, "/blobs/uploads/") {
 			uploads++
 			if prefix := "https://" + exampleHarborHost + "/v2/team/example/blobs/uploads/"; !strings.HasPrefix(l, prefix) {
@@ -243,7 +225,7 @@ func exampleProve(t *testing.T, rt http.RoundTripper, harborLog func() []example
 		}
 	}
 	if uploads == 0 {
-		t.Errorf("the push got no upload Location: %q", locs.seen)
+		t.Errorf("the push got no upload Location: %q", locs.locations())
 	}
 
 	// What Harbor received, host by host. Access-log-like lines can lag the response a little.

@@ -501,15 +501,7 @@ func faultPullDigest(t *testing.T, ref string) string {
 // faultBiggestLayer returns the digest and size of the biggest layer of a standard image.
 func faultBiggestLayer(t *testing.T, image string) (v1.Hash, int64) {
 	t.Helper()
-	a, err := images.Get(image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, ok := a.(v1.Image)
-	if !ok {
-		t.Fatalf("%s is not an image", image)
-	}
-	layers, err := img.Layers()
+	layers, err := testImage(t, image).Layers()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,7 +41,7 @@ func TestPushByHandMonolithicAndChunked(t *testing.T) {
 	teamTimed(t)
 	m := startMirror(t, mirrorOptions{Settings: teamSettings()})
 	reg := newTeamRegistry(t, "http://"+m.Host, nil, teamAliceCreds)
-	img := teamImage(t, images.Single)
+	img := testImage(t, images.Single)
 
 	cfgName, err := img.ConfigName()
 	if err != nil {
@@ -112,7 +111,7 @@ func TestPushGGCRWriteAndMount(t *testing.T) {
 	teamTimed(t)
 	m := startMirror(t, mirrorOptions{Settings: teamSettings()})
 	app := teamRef(t, m.Host+"/app:v1")
-	if err := remote.Write(app, teamImage(t, images.Single), remote.WithAuth(teamAlice)); err != nil {
+	if err := remote.Write(app, testImage(t, images.Single), remote.WithAuth(teamAlice)); err != nil {
 		t.Fatalf("push %s: %v", app, err)
 	}
 	reqs := requests(m)
@@ -191,7 +190,7 @@ func TestPushSkopeoFromLayouts(t *testing.T) {
 	assertConfined(t, reqs, "team")
 	teamViaMirror(t, reqs, m.Host)
 	teamAssertGranted(t, reqs, "team/tools/skopeo", "pull", "push")
-	teamAssertUploaded(t, reqs, "team/tools/skopeo", teamImage(t, images.Single), "v1")
+	teamAssertUploaded(t, reqs, "team/tools/skopeo", testImage(t, images.Single), "v1")
 	teamSawRequest(t, reqs, "PUT", "/v2/team/tools/skopeo/manifests/oci", http.StatusCreated)
 }
 
@@ -221,13 +220,13 @@ func TestPushTLSLargeWithPlugin(t *testing.T) {
 		t.Fatalf("skopeo copy to %s: %v\n%s", dst, err, out)
 	}
 	reqs := requests(m)
-	teamAssertUploaded(t, reqs, "team/large", teamImage(t, images.Large), "v1")
+	teamAssertUploaded(t, reqs, "team/large", testImage(t, images.Large), "v1")
 
 	// go-containerregistry, recording the Locations it is sent.
 	m.Harbor.ResetLog()
-	rec := &teamLocationRecorder{inner: tlsTransport}
+	rec := &locationRecorder{inner: tlsTransport}
 	ggcrRef := teamTLSRef(t, m.TLSHost+"/ggcr/large:v1")
-	if err := remote.Write(ggcrRef, teamImage(t, images.Large), remote.WithAuth(teamAlice), remote.WithTransport(rec)); err != nil {
+	if err := remote.Write(ggcrRef, testImage(t, images.Large), remote.WithAuth(teamAlice), remote.WithTransport(rec)); err != nil {
 		t.Fatalf("push %s: %v", ggcrRef, err)
 	}
 	uploads := 0
@@ -242,7 +241,7 @@ func TestPushTLSLargeWithPlugin(t *testing.T) {
 	if uploads == 0 {
 		t.Errorf("go-containerregistry got no upload Location: %q", rec.locations())
 	}
-	teamAssertUploaded(t, requests(m), "team/ggcr/large", teamImage(t, images.Large), "v1")
+	teamAssertUploaded(t, requests(m), "team/ggcr/large", testImage(t, images.Large), "v1")
 
 	teamPullBack(t, m.TLSHost+"/large:v1", tlsTransport, digestOf(t, images.Large))
 	teamPullBack(t, m.TLSHost+"/ggcr/large:v1", tlsTransport, digestOf(t, images.Large))
@@ -326,7 +325,7 @@ func TestPushTLSLargeWithoutPluginFails(t *testing.T) {
 	// URL on the registry's host to the one its ping found (https).
 	m.Harbor.ResetLog()
 	ggcrRef := teamTLSRef(t, m.TLSHost+"/team/ggcr:v1")
-	err = remote.Write(ggcrRef, teamImage(t, images.Single), remote.WithAuth(teamAlice), remote.WithTransport(tlsTransport))
+	err = remote.Write(ggcrRef, testImage(t, images.Single), remote.WithAuth(teamAlice), remote.WithTransport(tlsTransport))
 	t.Logf("go-containerregistry push without the plugin: error %v", err)
 }
 
@@ -353,19 +352,6 @@ func teamTLSRef(t *testing.T, ref string) name.Reference {
 		t.Fatal(err)
 	}
 	return r
-}
-
-func teamImage(t *testing.T, image string) v1.Image {
-	t.Helper()
-	a, err := images.Get(image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, ok := a.(v1.Image)
-	if !ok {
-		t.Fatalf("%s is not an image", image)
-	}
-	return img
 }
 
 func teamLayer(t *testing.T, l v1.Layer) (string, []byte) {
@@ -437,7 +423,7 @@ func teamPullBack(t *testing.T, ref string, rt http.RoundTripper, want string) {
 // their hex digest), which keeps its Docker media types and so its digest.
 func teamDirLayout(t *testing.T, image string) string {
 	t.Helper()
-	img := teamImage(t, image)
+	img := testImage(t, image)
 	dir := filepath.Join(t.TempDir(), "dir")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -477,7 +463,7 @@ func teamDirLayout(t *testing.T, image string) string {
 // reads OCI manifests); its digest differs from the Docker original's.
 func teamOCIImage(t *testing.T, image string) v1.Image {
 	t.Helper()
-	src := teamImage(t, image)
+	src := testImage(t, image)
 	cfg, err := src.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
@@ -610,29 +596,6 @@ func teamAssertUploaded(t *testing.T, reqs []harbor.Request, repo string, img v1
 		}
 	}
 	teamSawRequest(t, reqs, "PUT", "/v2/"+repo+"/manifests/"+tag, http.StatusCreated)
-}
-
-// teamLocationRecorder is a transport that remembers every Location header it sees.
-type teamLocationRecorder struct {
-	inner http.RoundTripper
-	mu    sync.Mutex
-	seen  []string
-}
-
-func (r *teamLocationRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := r.inner.RoundTrip(req)
-	if err == nil && resp.Header.Get("Location") != "" {
-		r.mu.Lock()
-		r.seen = append(r.seen, resp.Header.Get("Location"))
-		r.mu.Unlock()
-	}
-	return resp, err
-}
-
-func (r *teamLocationRecorder) locations() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.seen...)
 }
 
 // teamRegistry is a minimal registry client that follows Locations exactly as given and answers
