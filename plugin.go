@@ -178,7 +178,10 @@ func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // pull does not pay for its branches under Yaegi.
 func serveOther(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	if m.originOnly {
-		rw := &responseWriter{ResponseWriter: w, m: m, r: r}
+		// Only headers change in this mode, and Traefik's proxy writes them before the body.
+		// A local: Yaegi v0.16.1 passes a call's result to compiled code without its interface
+		// wrapper, and reflect panics.
+		rw := newResponseWriter(m, w, r)
 		m.next.ServeHTTP(rw, r)
 		return
 	}
@@ -208,19 +211,27 @@ func serveRegistry(m *Mirror, w http.ResponseWriter, r *http.Request, path strin
 		writeError(w, rewrite.MethodNotAllowed("this mirror is read-only"))
 		return
 	}
-	rw := &responseWriter{ResponseWriter: w, m: m, r: r}
+	rw := newResponseWriter(m, w, r)
 	if err := rewrite.MapRequest(m.projects, &rw.x, path, r.URL.RawPath, r.URL.RawQuery); err != nil {
 		writeError(w, err)
 		return
 	}
-	if r.Method == http.MethodGet && (rw.x.Route.Kind == rewrite.KindTags || rw.x.Route.Kind == rewrite.KindCatalog) {
-		rw.document = true
+	if rw.x.Route.Kind != rewrite.KindManifest && rw.x.Route.Kind != rewrite.KindBlob {
+		prepareList(rw)
 	}
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.RequestURI = rw.x.Path, "", rw.x.RawQuery, rw.x.RequestURI
 	m.next.ServeHTTP(rw, r)
-	if rw.buffering {
+	if rw.body != nil {
 		finish(rw)
 	}
+}
+
+// prepareList readies the response of a request that is neither a manifest nor a blob: a
+// tags/list or _catalog document is rewritten, and a page's Link is rewritten even if the body
+// comes before the header. Manifests and blobs stream through Traefik's writer directly.
+func prepareList(rw *responseWriter) {
+	rw.document = rw.r.Method == http.MethodGet && (rw.x.Route.Kind == rewrite.KindTags || rw.x.Route.Kind == rewrite.KindCatalog)
+	takeBody(rw)
 }
 
 func serveToken(m *Mirror, w http.ResponseWriter, r *http.Request) {

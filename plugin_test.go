@@ -377,22 +377,49 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
-// A response without Content-Length is flushed as it streams (see responseWriter).
+// A response without Content-Length is flushed as it streams (see bodyWriter): each chunk has
+// reached the client before the next is written. Harbor's side calls WriteHeader first, as
+// Traefik's proxy always does.
 func runStreaming(t *testing.T, build build) {
+	rec := httptest.NewRecorder()
 	handler, err := build(t, map[string]interface{}{"project": "hub"}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, "chunk")
+		w.WriteHeader(http.StatusOK)
+		for _, chunk := range []string{"one,", "two"} {
+			rec.Flushed = false
+			_, _ = io.WriteString(w, chunk)
+			if !rec.Flushed {
+				t.Errorf("chunk %q not flushed", chunk)
+			}
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler.ServeHTTP(rec, httptest.NewRequest("GET", "/v2/library/hello/blobs/"+digest, nil))
+	if rec.Body.String() != "one,two" {
+		t.Errorf("body %q, want the stream unchanged", rec.Body)
+	}
+}
+
+// A list page whose body is written before its header (an implicit 200) still has its Link
+// rewritten: only manifests and blobs go straight to Traefik's writer.
+func runBodyBeforeHeader(t *testing.T, build build) {
+	handler, err := build(t, map[string]interface{}{"project": "hub"}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", `</v2/hub/library/hello/tags/list?last=v1&n=1>; rel="next"`)
+		_, _ = io.WriteString(w, "{}")
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	handler.ServeHTTP(rec, httptest.NewRequest("GET", "/v2/library/hello/blobs/"+digest, nil))
-	if !rec.Flushed || rec.Body.String() != "chunk" {
-		t.Errorf("flushed %v, body %q; want a flushed stream", rec.Flushed, rec.Body)
+	handler.ServeHTTP(rec, httptest.NewRequest("GET", "/v2/library/hello/tags/list?n=1", nil))
+	if got, want := rec.Header().Get("Link"), `</v2/library/hello/tags/list?last=v1&n=1>; rel="next"`; got != want {
+		t.Errorf("Link %q, want %q", got, want)
 	}
 }
 
-func TestStreaming(t *testing.T) { runStreaming(t, buildCompiled) }
+func TestStreaming(t *testing.T)        { runStreaming(t, buildCompiled) }
+func TestBodyBeforeHeader(t *testing.T) { runBodyBeforeHeader(t, buildCompiled) }
 
 // The second challenge value of "several challenge values all rewritten", which header2 (first
 // value only) cannot see.

@@ -100,6 +100,7 @@ func buildYaegi(t testing.TB, settings map[string]interface{}, next http.Handler
 	return handler, nil
 }
 
-func TestYaegiExchanges(t *testing.T)    { runExchanges(t, buildYaegi) }
-func TestYaegiConfigErrors(t *testing.T) { runConfigErrors(t, buildYaegi) }
-func TestYaegiStreaming(t *testing.T)    { runStreaming(t, buildYaegi) }
+func TestYaegiExchanges(t *testing.T)        { runExchanges(t, buildYaegi) }
+func TestYaegiConfigErrors(t *testing.T)     { runConfigErrors(t, buildYaegi) }
+func TestYaegiStreaming(t *testing.T)        { runStreaming(t, buildYaegi) }
+func TestYaegiBodyBeforeHeader(t *testing.T) { runBodyBeforeHeader(t, buildYaegi) }
