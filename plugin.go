@@ -67,6 +67,7 @@ type Mirror struct {
 	next         http.Handler
 	projects     *rewrite.Projects
 	originOnly   bool
+	atRoot       bool // a project is served at the host's root: no mirrorPath, not origin-only
 	mirrorPath   string
 	tokenPath    string
 	realmPath    string // mirrorPath + tokenPath
@@ -117,6 +118,7 @@ func newMirror(c *Config) (*Mirror, error) {
 		return nil, fmt.Errorf("tokenPath: %q %w", c.TokenPath, err)
 	}
 	m.realmPath = m.mirrorPath + m.tokenPath
+	m.atRoot = !m.originOnly && m.mirrorPath == ""
 	if c.PublicURL != "" {
 		if m.publicOrigin, err = rewrite.ParsePublicURL(c.PublicURL); err != nil {
 			return nil, fmt.Errorf("publicURL: %q %w", c.PublicURL, err)
@@ -167,15 +169,21 @@ func flattenInto(out map[string]string, prefix string, raw map[string]interface{
 }
 
 func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if m.mirrorPath != "" || m.originOnly || !strings.HasPrefix(r.URL.Path, "/v2/") {
-		serveOther(m, w, r)
-		return
+	if m.atRoot {
+		if strings.HasPrefix(r.URL.Path, "/v2/") {
+			serveRegistry(m, w, r, r.URL.Path)
+			return
+		}
+		if r.URL.Path == m.tokenPath {
+			serveToken(m, w, r)
+			return
+		}
 	}
-	serveRegistry(m, w, r, r.URL.Path)
+	serveOther(m, w, r)
 }
 
-// serveOther routes everything but a plain /v2/... request; kept apart from ServeHTTP so that a
-// pull does not pay for its branches under Yaegi.
+// serveOther routes everything but a /v2/... or token request at the host's root; kept apart
+// from ServeHTTP so that a pull does not pay for its branches under Yaegi.
 func serveOther(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	if m.originOnly {
 		// Only headers change in this mode, and Traefik's proxy writes them before the body.
@@ -211,6 +219,27 @@ func serveRegistry(m *Mirror, w http.ResponseWriter, r *http.Request, path strin
 		writeError(w, rewrite.MethodNotAllowed("this mirror is read-only"))
 		return
 	}
+	mapped := rewrite.MapPull(m.projects, path, r.URL.RawPath, r.URL.RawQuery)
+	if mapped == "" {
+		serveMapped(m, w, r, path)
+		return
+	}
+	// The exchange is filled in only if the response needs names (see exchangeOf).
+	rw := &responseWriter{ResponseWriter: w, out: w, m: m, r: r, pullPath: path, pullQuery: r.URL.RawQuery}
+	// One assignment each: Yaegi allocates a temporary per value of a tuple assignment.
+	u := r.URL
+	u.Path = mapped
+	u.RawPath = ""
+	u.RawQuery = ""
+	r.RequestURI = mapped
+	m.next.ServeHTTP(rw, r)
+	if rw.body != nil {
+		finish(rw)
+	}
+}
+
+// serveMapped serves a registry request other than a plain pull.
+func serveMapped(m *Mirror, w http.ResponseWriter, r *http.Request, path string) {
 	rw := newResponseWriter(m, w, r)
 	if err := rewrite.MapRequest(m.projects, &rw.x, path, r.URL.RawPath, r.URL.RawQuery); err != nil {
 		writeError(w, err)
@@ -235,6 +264,22 @@ func prepareList(rw *responseWriter) {
 }
 
 func serveToken(m *Mirror, w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet {
+		if query := rewrite.MapTokenPull(m.projects, r.URL.RawQuery); query != "" {
+			u := r.URL
+			u.Path = m.tokenPath
+			u.RawPath = ""
+			u.RawQuery = query
+			r.RequestURI = m.tokenPath + "?" + query
+			m.next.ServeHTTP(w, r)
+			return
+		}
+	}
+	serveTokenRequest(m, w, r)
+}
+
+// serveTokenRequest maps any token request: several scopes, a login's account, the OAuth2 POST.
+func serveTokenRequest(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	query, target, err := rewrite.MapTokenRequest(m.projects, r.URL.RawQuery)
 	if err != nil {
 		writeError(w, err)

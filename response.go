@@ -22,6 +22,9 @@ type responseWriter struct {
 	m                   *Mirror
 	r                   *http.Request
 	x                   rewrite.Exchange
+	// pullPath and pullQuery are the client's request when MapPull mapped it and x is still
+	// empty: the response rules need x only for some responses.
+	pullPath, pullQuery string
 	// document is set for a GET of tags/list or _catalog, whose JSON names are rewritten.
 	document    bool
 	wroteHeader bool
@@ -81,6 +84,9 @@ func writeHeader(w *responseWriter, code int) {
 		return
 	}
 	w.wroteHeader = true
+	if w.pullPath != "" {
+		fillExchange(w)
+	}
 	h := w.out.Header()
 	if err := rewriteHeaders(w, h, code); err != nil {
 		takeBody(w).refused = true
@@ -101,6 +107,13 @@ func writeHeader(w *responseWriter, code int) {
 		}
 	}
 	w.out.WriteHeader(code)
+}
+
+// fillExchange maps a pull again, in full, for the response rules: MapPull has already accepted
+// it, so MapRequest does too.
+func fillExchange(w *responseWriter) {
+	_ = rewrite.MapRequest(w.m.projects, &w.x, w.pullPath, "", w.pullQuery)
+	w.pullPath = ""
 }
 
 // Flush serves compiled callers that can see it; under Yaegi, bodyWriter.Write flushes instead.

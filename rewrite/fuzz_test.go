@@ -27,10 +27,12 @@ func FuzzMapRequest(f *testing.F) {
 		f.Add(seed.path, seed.rawPath, seed.query)
 	}
 	f.Fuzz(func(t *testing.T, path, rawPath, query string) {
-		req, full := exchangeFor(), exchangeFor()
-		err, fullErr := MapRequest(fuzzProjects, req, path, rawPath, query), mapRequest(fuzzProjects, full, path, rawPath, query)
-		if (err == nil) != (fullErr == nil) || (err != nil && *err != *fullErr) || (err == nil && *req != *full) {
-			t.Fatalf("fast path and full mapping disagree on %q %q %q:\n%+v %v\n%+v %v", path, rawPath, query, req, err, full, fullErr)
+		req := exchangeFor()
+		err := MapRequest(fuzzProjects, req, path, rawPath, query)
+		if pull := MapPull(fuzzProjects, path, rawPath, query); pull != "" {
+			if err != nil || (req.Route.Kind != KindManifest && req.Route.Kind != KindBlob) || req.RequestURI != pull || req.Path != pull {
+				t.Fatalf("fast path and full mapping disagree on %q %q %q: %q, %+v %v", path, rawPath, query, pull, req, err)
+			}
 		}
 		if err != nil {
 			if err.Status < 400 || err.Status > 499 || len(err.Body()) == 0 {
@@ -81,6 +83,7 @@ func FuzzMapRequest(f *testing.F) {
 func FuzzMapTokenQuery(f *testing.F) {
 	for _, seed := range []string{
 		"scope=repository%3Alibrary%2Fhello%3Apull&service=harbor-registry",
+		"ns=docker.io&scope=repository%3Ahello%3Apull%2Cpush&service=harbor-registry",
 		"ns=ghcr.io&scope=repository%3Aowner%2Fapp%3Apull",
 		"account=a&scope=repository%3Ax%3Apull+repository%3Ay%3Apush%2Cpull",
 		"scope=registry%3Acatalog%3A%2A",
@@ -93,6 +96,9 @@ func FuzzMapTokenQuery(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		query, target, err := MapTokenRequest(fuzzProjects, raw)
+		if pull := MapTokenPull(fuzzProjects, raw); pull != "" && (err != nil || query != pull) {
+			t.Fatalf("fast path and full mapping disagree on %q: %q, %q %v", raw, pull, query, err)
+		}
 		if err != nil {
 			return
 		}

@@ -38,6 +38,10 @@ type Target struct {
 	prefix       string // "hub/"
 	singlePrefix string // prefix of a one-component name: "hub/library/" or "hub/"
 	realmQuery   string // "?ns=docker.io" or ""
+
+	pullTemplate, singlePullTemplate string // MapPull's replacements: "/v2/hub/${1}${2}"
+	// MapTokenPull's: "scope=repository%3Ahub%2F${1}%3A${2}&service=${3}"
+	tokenTemplate, singleTokenTemplate string
 }
 
 // NewTarget describes a project that requests map into.
@@ -47,6 +51,11 @@ func NewTarget(project string, library bool, ns string) *Target {
 	if library {
 		t.singlePrefix += "library/"
 	}
+	// Project names hold no "$", so the templates expand only the groups.
+	t.pullTemplate = "/v2/" + t.prefix + "${1}${2}"
+	t.singlePullTemplate = "/v2/" + t.singlePrefix + "${1}${2}"
+	t.tokenTemplate = "scope=repository%3A" + url.QueryEscape(t.prefix) + "${1}%3A${2}&service=${3}"
+	t.singleTokenTemplate = "scope=repository%3A" + url.QueryEscape(t.singlePrefix) + "${1}%3A${2}&service=${3}"
 	if ns != "" {
 		t.realmQuery = "?ns=" + url.QueryEscape(ns)
 	}

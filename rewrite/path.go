@@ -34,36 +34,6 @@ func ParsePath(p string) (Route, *Error) {
 	return r, err
 }
 
-// parsePull is parsePath for the requests of a pull, manifests and blobs: it returns false for
-// anything else, which parsePath then handles. It is this small because Yaegi allocates every
-// local and intermediate value of a function on each call, whether its branch runs or not.
-func parsePull(r *Route, p string) bool {
-	if !strings.HasPrefix(p, "/v2/") {
-		return false
-	}
-	last := strings.LastIndexByte(p, '/')
-	sep := strings.LastIndexByte(p[:last], '/')
-	if sep <= len("/v2") {
-		return false
-	}
-	r.Name, r.Endpoint = p[len("/v2/"):sep], p[sep:]
-	switch p[sep+1 : last] {
-	case "manifests":
-		r.Kind = KindManifest
-		if !tagRE.MatchString(p[last+1:]) && !digestRE.MatchString(p[last+1:]) {
-			return false
-		}
-	case "blobs":
-		r.Kind = KindBlob
-		if !digestRE.MatchString(p[last+1:]) {
-			return false
-		}
-	default:
-		return false
-	}
-	return len(r.Name) <= MaxNameLength && nameRE.MatchString(r.Name)
-}
-
 // parsePath fills r. References, digests and upload ids hold no "/", so the last segments decide
 // the endpoint and whatever precedes them is the name.
 func parsePath(r *Route, p string) *Error {

@@ -30,35 +30,7 @@ type Exchange struct {
 // MapRequest maps a registry API request into x: path is decoded and starts with "/v2/" (any
 // mirror path already cut off), rawPath is the URL's RawPath ("" for the default encoding),
 // rawQuery as sent.
-//
-// This is the fast path for a pull (a manifest or blob, with no query or containerd's lone ns=),
-// kept small for Yaegi (see parsePull); everything else goes to mapRequest. Both give the same
-// result, which the fuzz tests check.
 func MapRequest(p *Projects, x *Exchange, path, rawPath, rawQuery string) *Error {
-	t := p.Default
-	if strings.HasPrefix(rawQuery, "ns=") && !strings.ContainsAny(rawQuery, "&%+;") {
-		t = p.byNS[rawQuery[len("ns="):]]
-	} else if rawQuery != "" {
-		t = nil
-	}
-	if t == nil || rawPath != "" || !parsePull(&x.Route, path) {
-		return mapRequest(p, x, path, rawPath, rawQuery)
-	}
-	full := t.prefix + x.Route.Name
-	if strings.IndexByte(x.Route.Name, '/') < 0 {
-		full = t.singlePrefix + x.Route.Name
-	}
-	if len(full) > MaxNameLength {
-		return mapRequest(p, x, path, rawPath, rawQuery)
-	}
-	x.Target, x.MappedName, x.RawQuery = t, full, ""
-	x.Path = "/v2/" + full + x.Route.Endpoint
-	x.RequestURI = x.Path
-	return nil
-}
-
-// mapRequest is MapRequest for every request.
-func mapRequest(p *Projects, x *Exchange, path, rawPath, rawQuery string) *Error {
 	if rawPath != "" && UnsafeEscapes(rawPath) {
 		return BadRequest("escaped '/', '.', '\\' or '%' in a registry path")
 	}

@@ -1,0 +1,103 @@
+package rewrite
+
+import (
+	"regexp"
+	"strings"
+)
+
+// The path of a pull, a manifest or a blob, in one regular expression: the name (in the OCI
+// grammar) and the endpoint after it, whose reference or digest has no "/". pullRE takes names
+// of several components, singlePullRE names of one (which may get "library/").
+const (
+	nameComponent = `[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*`
+	pullEndpoint  = `(/manifests/(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|` + digestPattern + `)|/blobs/` + digestPattern + `)$`
+	digestPattern = `[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+`
+)
+
+var (
+	pullRE       = regexp.MustCompile(`^/v2/(` + nameComponent + `(?:/` + nameComponent + `)+)` + pullEndpoint)
+	singlePullRE = regexp.MustCompile(`^/v2/(` + nameComponent + `)` + pullEndpoint)
+)
+
+// maxPullPath is the longest mapped path MapPull returns: one whose name is certainly within
+// MaxNameLength. Longer ones go to MapRequest, which measures the name itself.
+const maxPullPath = len("/v2/") + MaxNameLength
+
+// MapPull is the fast path for the requests of a pull: a manifest or blob with no query but
+// containerd's lone ns=. It returns the path to send to Harbor, or "" for any other request,
+// which MapRequest then maps; where MapPull maps, MapRequest gives the same path (the fuzz tests
+// check it).
+//
+// One compiled regexp call parses, checks and maps the path: under Yaegi, which interprets this
+// code, each interpreted statement costs about as much as the whole match.
+func MapPull(p *Projects, path, rawPath, rawQuery string) string {
+	t := p.Default
+	if rawQuery != "" {
+		t = pullTarget(p, rawQuery)
+	}
+	if t == nil || rawPath != "" {
+		return ""
+	}
+	return replaceWhole(pullRE, singlePullRE, path, t.pullTemplate, t.singlePullTemplate, maxPullPath)
+}
+
+// replaceWhole expands the template of whichever expression matches all of s, names of several
+// components first. It returns "" when neither matches, or when the result is longer than max.
+func replaceWhole(several, single *regexp.Regexp, s, template, singleTemplate string, max int) string {
+	// ReplaceAllString returns its input when nothing matches; a mapped string is always longer.
+	mapped := several.ReplaceAllString(s, template)
+	if len(mapped) == len(s) {
+		mapped = single.ReplaceAllString(s, singleTemplate)
+	}
+	if len(mapped) == len(s) || len(mapped) > max {
+		return ""
+	}
+	return mapped
+}
+
+// pullTarget is the project of a pull whose query is containerd's lone ns=<registry>.
+func pullTarget(p *Projects, rawQuery string) *Target {
+	if strings.HasPrefix(rawQuery, "ns=") && !strings.ContainsAny(rawQuery, "&%+;") {
+		return p.byNS[rawQuery[len("ns="):]]
+	}
+	return nil
+}
+
+// A token request for one repository scope in the form Go's url.Values gives it, which is how
+// docker, containerd, podman, skopeo and go-containerregistry ask for an anonymous pull token:
+// scope=repository%3A<name>%3A<actions>&service=<service>. The name's "/" is %2F.
+const (
+	encodedComponent = `[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*`
+	tokenScopeTail   = `%3A([a-z]+(?:%2C[a-z]+)*)&service=([A-Za-z0-9._-]+)$`
+)
+
+var (
+	tokenRE       = regexp.MustCompile(`^scope=repository%3A(` + encodedComponent + `(?:%2F` + encodedComponent + `)+)` + tokenScopeTail)
+	singleTokenRE = regexp.MustCompile(`^scope=repository%3A(` + encodedComponent + `)` + tokenScopeTail)
+)
+
+// MapTokenPull is the fast path for the token request of a pull: a GET query with containerd's
+// ns= (if any), one repository scope and the service, as above. It returns the query to send to
+// Harbor, or "" for any other request, which MapTokenRequest then maps; where MapTokenPull maps,
+// MapTokenRequest gives the same query (the fuzz tests check it).
+func MapTokenPull(p *Projects, rawQuery string) string {
+	t := p.Default
+	query := rawQuery
+	if strings.HasPrefix(query, "ns=") {
+		t, query = tokenTarget(p, query)
+	}
+	if t == nil {
+		return ""
+	}
+	// A query no longer than a name may be keeps the mapped name within MaxNameLength.
+	return replaceWhole(tokenRE, singleTokenRE, query, t.tokenTemplate, t.singleTokenTemplate, MaxNameLength)
+}
+
+// tokenTarget cuts a leading ns=<registry>& from a token query and returns its project.
+func tokenTarget(p *Projects, rawQuery string) (*Target, string) {
+	pair, rest, _ := strings.Cut(rawQuery, "&")
+	if strings.ContainsAny(pair, "%+;") {
+		return nil, ""
+	}
+	return p.byNS[pair[len("ns="):]], rest
+}
