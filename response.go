@@ -109,10 +109,9 @@ func writeHeader(w *responseWriter, code int) {
 	w.out.WriteHeader(code)
 }
 
-// fillExchange maps a pull again, in full, for the response rules: MapPull has already accepted
-// it, so MapRequest does too.
+// fillExchange fills in the exchange of a pull for the response rules.
 func fillExchange(w *responseWriter) {
-	_ = rewrite.MapRequest(w.m.projects, &w.x, w.pullPath, "", w.pullQuery)
+	rewrite.FillPull(w.m.projects, &w.x, w.pullPath, w.pullQuery)
 	w.pullPath = ""
 }
 

@@ -30,8 +30,10 @@ func FuzzMapRequest(f *testing.F) {
 		req := exchangeFor()
 		err := MapRequest(fuzzProjects, req, path, rawPath, query)
 		if pull := MapPull(fuzzProjects, path, rawPath, query); pull != "" {
-			if err != nil || (req.Route.Kind != KindManifest && req.Route.Kind != KindBlob) || req.RequestURI != pull || req.Path != pull {
-				t.Fatalf("fast path and full mapping disagree on %q %q %q: %q, %+v %v", path, rawPath, query, pull, req, err)
+			filled := exchangeFor()
+			FillPull(fuzzProjects, filled, path, query)
+			if err != nil || (req.Route.Kind != KindManifest && req.Route.Kind != KindBlob) || req.RequestURI != pull || *filled != *req {
+				t.Fatalf("fast path and full mapping disagree on %q %q %q: %q, %+v\n%+v %v", path, rawPath, query, pull, filled, req, err)
 			}
 		}
 		if err != nil {

@@ -41,6 +41,32 @@ func MapPull(p *Projects, path, rawPath, rawQuery string) string {
 	return replaceWhole(pullRE, singlePullRE, path, t.pullTemplate, t.singlePullTemplate, maxPullPath)
 }
 
+// FillPull fills x for a request that MapPull mapped, as MapRequest would, from one regexp
+// match: the plugin needs x only for some responses, a 401 or an error.
+func FillPull(p *Projects, x *Exchange, path, rawQuery string) {
+	t := p.Default
+	if rawQuery != "" {
+		t = pullTarget(p, rawQuery)
+	}
+	prefix := t.prefix
+	m := pullRE.FindStringSubmatchIndex(path)
+	if m == nil {
+		prefix = t.singlePrefix
+		m = singlePullRE.FindStringSubmatchIndex(path)
+	}
+	x.Route.Kind = KindBlob
+	if path[m[4]+1] == 'm' {
+		x.Route.Kind = KindManifest
+	}
+	x.Route.Name = path[m[2]:m[3]]
+	x.Route.Endpoint = path[m[4]:]
+	x.Target = t
+	x.MappedName = prefix + x.Route.Name
+	x.Path = "/v2/" + x.MappedName + x.Route.Endpoint
+	x.RequestURI = x.Path
+	x.RawQuery = ""
+}
+
 // replaceWhole expands the template of whichever expression matches all of s, names of several
 // components first. It returns "" when neither matches, or when the result is longer than max.
 func replaceWhole(several, single *regexp.Regexp, s, template, singleTemplate string, max int) string {

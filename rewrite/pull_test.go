@@ -38,9 +38,12 @@ func TestMapPull(t *testing.T) {
 		if got == "" {
 			continue
 		}
-		x := exchangeFor()
+		x, filled := exchangeFor(), exchangeFor()
 		if err := MapRequest(projects, x, tt.path, tt.rawPath, tt.query); err != nil || x.RequestURI != got {
 			t.Errorf("MapRequest(%q, %q) = %q, %v; MapPull gave %q", tt.path, tt.query, x.RequestURI, err, got)
+		}
+		if FillPull(projects, filled, tt.path, tt.query); *filled != *x {
+			t.Errorf("FillPull(%q, %q) = %+v, MapRequest gave %+v", tt.path, tt.query, filled, x)
 		}
 	}
 	// A name at the limit: MapPull leaves it to MapRequest, which measures it.
