@@ -1,6 +1,7 @@
 package harbormirror
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -126,4 +127,45 @@ func BenchmarkYaegiFloor(b *testing.B) {
 	b.Run("Refused404", func(b *testing.B) {
 		runBenchmarkSettings(b, buildYaegi, benchCase{"GET", "/api/v2.0/projects", 404, http.Header{}, 0}, map[string]interface{}{"project": "hub"})
 	})
+}
+
+// BenchmarkYaegiRewrite measures the rewrite functions of each path under Yaegi, called from
+// interpreted code as the plugin calls them: where the time of BenchmarkYaegi goes.
+func BenchmarkYaegiRewrite(b *testing.B) {
+	i := newInterpreter(b)
+	if _, err := i.Eval(fmt.Sprintf("import %q", moduleName+"/rewrite")); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := i.Eval(`
+var projects = rewrite.NewProjects("hub", nil, true)
+var x = &rewrite.Exchange{}
+func init() { rewrite.FillPull(projects, x, "/v2/library/hello/manifests/latest", "ns=docker.io"); x.Origin = "http://mirror.example.com"; x.RealmPath = "/service/token" }
+var errorBody = []byte("{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\",\"detail\":[{\"Type\":\"repository\",\"Class\":\"\",\"Name\":\"hub/library/hello\",\"Action\":\"pull\"}]}]}")
+func Nothing() {}
+func MapPull() { rewrite.MapPull(projects, "/v2/library/hello/manifests/latest", "", "ns=docker.io") }
+func MapTokenPull() { rewrite.MapTokenPull(projects, "scope=repository%3Alibrary%2Fhello%3Apull&service=harbor-registry") }
+func MapRequest() { rewrite.MapRequest(projects, &rewrite.Exchange{}, "/v2/library/hello/manifests/latest", "", "ns=docker.io") }
+func FillPull() { rewrite.FillPull(projects, &rewrite.Exchange{}, "/v2/library/hello/manifests/latest", "ns=docker.io") }
+func Origin() { rewrite.Origin("http", "mirror.example.com") }
+func Challenge() { rewrite.Challenge(x, "Bearer realm=\"http://harbor:8080/service/token\",service=\"harbor-registry\",scope=\"repository:hub/library/hello:pull\"") }
+func ErrorBody() { rewrite.ErrorBody(errorBody, x) }
+`); err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range []string{"Nothing", "MapPull", "MapTokenPull", "MapRequest", "FillPull", "Origin", "Challenge", "ErrorBody"} {
+		v, err := i.Eval(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, ok := v.Interface().(func())
+		if !ok {
+			b.Fatalf("%s is a %T", name, v.Interface())
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for n := 0; n < b.N; n++ {
+				f()
+			}
+		})
+	}
 }

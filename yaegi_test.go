@@ -38,24 +38,8 @@ func loadYaegi(t testing.TB) yaegiPlugin {
 }
 
 func interpretPlugin() (yaegiPlugin, error) {
-	root, err := os.Getwd()
+	i, err := interpreter()
 	if err != nil {
-		return yaegiPlugin{}, err
-	}
-	goPath, err := os.MkdirTemp("", "harbormirror-yaegi-")
-	if err != nil {
-		return yaegiPlugin{}, err
-	}
-	// The interpreter reads sources lazily; the temp GOPATH stays for the life of the test binary.
-	src := filepath.Join(goPath, "src", filepath.FromSlash(moduleName))
-	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
-		return yaegiPlugin{}, err
-	}
-	if err := os.Symlink(root, src); err != nil {
-		return yaegiPlugin{}, err
-	}
-	i := interp.New(interp.Options{GoPath: goPath, Env: os.Environ()})
-	if err := i.Use(stdlib.Symbols); err != nil {
 		return yaegiPlugin{}, err
 	}
 	if _, err := i.Eval(fmt.Sprintf("import %q", moduleName)); err != nil {
@@ -70,6 +54,39 @@ func interpretPlugin() (yaegiPlugin, error) {
 		return yaegiPlugin{}, err
 	}
 	return yaegiPlugin{fnNew: fnNew, fnCreateConfig: fnCreateConfig}, nil
+}
+
+// interpreter is set up as Traefik's loader sets it up, with this repository under its GOPATH.
+func interpreter() (*interp.Interpreter, error) {
+	root, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	goPath, err := os.MkdirTemp("", "harbormirror-yaegi-")
+	if err != nil {
+		return nil, err
+	}
+	// The interpreter reads sources lazily; the temp GOPATH stays for the life of the test binary.
+	src := filepath.Join(goPath, "src", filepath.FromSlash(moduleName))
+	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Symlink(root, src); err != nil {
+		return nil, err
+	}
+	i := interp.New(interp.Options{GoPath: goPath, Env: os.Environ()})
+	if err := i.Use(stdlib.Symbols); err != nil {
+		return nil, err
+	}
+	return i, nil
+}
+
+func newInterpreter(t testing.TB) *interp.Interpreter {
+	i, err := interpreter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return i
 }
 
 // buildYaegi follows Traefik's yaegiMiddlewareBuilder: CreateConfig, mapstructure, then New

@@ -79,6 +79,17 @@ func challengeGeneral(x *Exchange, value string) string {
 }
 
 func unmapScopes(x *Exchange, scopes string) string {
+	// The challenge of a 401 names the request's own repository: one scope, quickly placed.
+	own := len("repository:") + len(x.MappedName)
+	if x.MappedName != "" && x.Route.Name != "" && len(scopes) > own && scopes[own] == ':' &&
+		strings.HasPrefix(scopes, "repository:") && scopes[len("repository:"):own] == x.MappedName &&
+		!strings.ContainsAny(scopes[own+1:], ": ") {
+		return "repository:" + x.Route.Name + scopes[own:]
+	}
+	return unmapScopesGeneral(x, scopes)
+}
+
+func unmapScopesGeneral(x *Exchange, scopes string) string {
 	if strings.IndexByte(scopes, ' ') < 0 {
 		return UnmapScope(x.Target, scopes, x.Route.Name, x.MappedName)
 	}

@@ -131,12 +131,18 @@ func FuzzChallenge(f *testing.F) {
 		`Bearer realm=harbor`,
 		`Bearer realm="a\"b",scope="x"`,
 		`bearer REALM="x", realm="y"`,
+		`Bearer realm="http://h/t",service="s",scope="repository:ghcr/owner/app:pull,push"`,
+		`Bearer realm="http://h/t",service="s",scope="repository:ghcr/owner/app:x:pull"`,
 	} {
 		f.Add(seed)
 	}
 	x := mirror()
 	x.Target = NewTarget("ghcr", false, "ghcr.io")
+	x.Route.Name, x.MappedName = "owner/app", "ghcr/owner/app"
 	f.Fuzz(func(t *testing.T, value string) {
+		if own, general := unmapScopes(x, value), unmapScopesGeneral(x, value); own != general {
+			t.Fatalf("the request's own scope %q, the general rule %q, from %q", own, general, value)
+		}
 		out := Challenge(x, value)
 		if general := challengeGeneral(x, value); general != out {
 			t.Fatalf("fast path %q and general parser %q disagree on %q", out, general, value)
