@@ -208,43 +208,62 @@ func finish(w *responseWriter) {
 }
 
 // rewriteHeaders applies the response rules to the headers that can carry Harbor's names or
-// origin. Each header is looked at only for the statuses that carry it: under Yaegi every map
-// lookup counts. It fails only when the origin is needed and the request's Host cannot be one.
+// origin. Each header is looked at only for the statuses that carry it, and each has its own small
+// function: under Yaegi every map lookup counts, and a function's locals are allocated on every
+// call. It fails only when the origin is needed and the request's Host cannot be one.
 func rewriteHeaders(w *responseWriter, h http.Header, code int) *rewrite.Error {
-	var challenges, locations, links []string
 	switch {
 	case code == http.StatusOK:
-		links = h["Link"]
+		if links := h["Link"]; links != nil {
+			return rewriteLinks(w, h, links)
+		}
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		challenges = h["Www-Authenticate"]
+		if challenges := h["Www-Authenticate"]; challenges != nil {
+			return rewriteChallenges(w, challenges)
+		}
 	default:
-		locations = h["Location"]
+		if locations := h["Location"]; locations != nil {
+			return rewriteLocations(w, locations)
+		}
 	}
-	if challenges == nil && locations == nil && links == nil {
-		return nil
-	}
+	return nil
+}
+
+func rewriteChallenges(w *responseWriter, challenges []string) *rewrite.Error {
 	if err := prepareOrigin(w); err != nil {
 		return err
 	}
 	for i, v := range challenges {
 		challenges[i] = rewrite.Challenge(&w.x, v)
 	}
+	return nil
+}
+
+func rewriteLocations(w *responseWriter, locations []string) *rewrite.Error {
+	if err := prepareOrigin(w); err != nil {
+		return err
+	}
 	for i, v := range locations {
 		location, _ := rewrite.RewriteURL(&w.x, v) // a local: Yaegi v0.16.1 drops tuples assigned into an index
 		locations[i] = location
 	}
-	if links != nil {
-		kept := links[:0]
-		for _, v := range links {
-			if v = rewrite.RewriteLink(&w.x, v); v != "" {
-				kept = append(kept, v)
-			}
+	return nil
+}
+
+func rewriteLinks(w *responseWriter, h http.Header, links []string) *rewrite.Error {
+	if err := prepareOrigin(w); err != nil {
+		return err
+	}
+	kept := links[:0]
+	for _, v := range links {
+		if v = rewrite.RewriteLink(&w.x, v); v != "" {
+			kept = append(kept, v)
 		}
-		if len(kept) == 0 {
-			delete(h, "Link")
-		} else {
-			h["Link"] = kept
-		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Link")
+	} else {
+		h["Link"] = kept
 	}
 	return nil
 }
