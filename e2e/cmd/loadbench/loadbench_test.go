@@ -93,4 +93,25 @@ func TestQuickSmoke(t *testing.T) {
 			}
 		}
 	}
+
+	// The README's section, written into a copy of the README.
+	readme := filepath.Join(t.TempDir(), "README.md")
+	if err := os.WriteFile(readme, []byte("# x\n\n"+readmeBegin+"\nold\n"+readmeEnd+"\n\nrest\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := updateReadme(readme, r.readmeSection("bench/results")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{r.Machine.CPU, "| manifest HEAD, 32 conns |", "peak RSS", "](bench/results/latest.svg)", readmeEnd + "\n\nrest"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("README section lacks %q:\n%s", want, b)
+		}
+	}
+	if strings.Contains(string(b), "old") {
+		t.Errorf("the old section stayed:\n%s", b)
+	}
 }

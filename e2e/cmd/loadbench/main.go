@@ -250,6 +250,13 @@ func run(o *options) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.out == filepath.Join(o.repo, "bench", "results") {
+		readme := filepath.Join(o.repo, "README.md")
+		if err := updateReadme(readme, b.results.readmeSection("bench/results")); err != nil {
+			return nil, err
+		}
+		paths = append(paths, readme)
+	}
 	fmt.Fprintf(os.Stderr, "\n%s\n", b.results.summary())
 	fmt.Fprintf(os.Stderr, "wrote %s\n", strings.Join(paths, ", "))
 	return b.results, nil

@@ -335,16 +335,7 @@ func (r *results) markdown(stem string) []byte {
 	p("## Memory of the front end\n\nResident set of the front end's processes (nginx: master and worker), from /proc/<pid>/status. ")
 	p("Peak: VmHWM at the end of the run (every workload, the %s blob included); idle: VmRSS after start-up and the checks.\n\n", r.Options["large-blob"])
 	p("| | 2. Traefik | 3. Traefik + harbormirror | 4. nginx | 3 − 2 |\n|---|---|---|---|---|\n")
-	mem := func(k string, peak bool) float64 {
-		ms := r.Memory[k]
-		if len(ms) == 0 {
-			return math.NaN()
-		}
-		if peak {
-			return float64(ms[len(ms)-1].HWM) / (1 << 20)
-		}
-		return float64(ms[0].RSS) / (1 << 20)
-	}
+	mem := r.memMiB
 	for _, row := range []struct {
 		name string
 		peak bool
@@ -355,12 +346,9 @@ func (r *results) markdown(stem string) []byte {
 
 	p("## Targets (3 against 2)\n\n| target | measured | |\n|---|---|---|\n")
 	for _, w := range r.workloads {
-		if !(w.Small && w.Conns == 32) && !w.Blob {
+		goal, ok := targetOf(w)
+		if !ok {
 			continue
-		}
-		goal := 0.90
-		if w.Blob {
-			goal = 0.97
 		}
 		rt := r.ratio(w, fePlugin, feTraefik)
 		p("| %s: 3/2 ≥ %.2f | %.3f | %s |\n", w.Title, goal, rt.Median, verdict(rt.Median, goal, true))
@@ -503,6 +491,82 @@ func thousands(n int64) string {
 func loadFloat(s string) float64 {
 	f, _ := strconv.ParseFloat(strings.Fields(s + " ")[0], 64)
 	return f
+}
+
+// memMiB is the front end's idle RSS or peak (VmHWM) in MiB.
+func (r *results) memMiB(key string, peak bool) float64 {
+	ms := r.Memory[key]
+	if len(ms) == 0 {
+		return math.NaN()
+	}
+	if peak {
+		return float64(ms[len(ms)-1].HWM) / (1 << 20)
+	}
+	return float64(ms[0].RSS) / (1 << 20)
+}
+
+// targetOf is issue #5's goal for the ratio 3/2 of a workload: 0.90 for the small requests at 32
+// connections, 0.97 for blob throughput.
+func targetOf(w workload) (float64, bool) {
+	switch {
+	case w.Blob:
+		return 0.97, true
+	case w.Small && w.Conns == 32:
+		return 0.90, true
+	}
+	return 0, false
+}
+
+// The README shows the latest run between these markers; loadbench rewrites what lies between.
+const (
+	readmeBegin = "<!-- loadbench:begin (written by make loadbench) -->"
+	readmeEnd   = "<!-- loadbench:end -->"
+)
+
+// readmeSection is the summary of a run for the README: the machine, the main figures against
+// plain Traefik and nginx, the targets and the chart. resultsDir is relative to the README.
+func (r *results) readmeSection(resultsDir string) string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	m := r.Machine
+	p("Latest `make loadbench` run, %s: %s, %d cores (servers pinned to one, load generators to the other), %.0f GiB, %s; %s; %s; %s. "+
+		"%s rounds × %s; load average %s at start, %s at end. Full report: [%s/latest.md](%s/latest.md).\n\n",
+		r.Started.Format("2006-01-02"), m.CPU, m.Cores, m.MemGiB, m.OS, m.Go, "Traefik "+m.Traefik, m.Nginx,
+		r.Options["rounds"], r.Options["duration"], r.LoadStart, r.LoadEnd, resultsDir, resultsDir)
+	p("Each cell: median over the rounds [min–max]; 3/2 and 3/4 are ratios of the medians (above 1: the plugin did better).\n\n")
+	p("| workload | metric | Traefik alone (2) | Traefik + harbormirror (3) | nginx recipe (4) | 3/2 | target 3/2 | 3/4 |\n|---|---|---|---|---|---|---|---|\n")
+	for _, w := range r.workloads {
+		name, f, _ := metricOf(w)
+		rt := r.ratio(w, fePlugin, feTraefik)
+		target := ""
+		if goal, ok := targetOf(w); ok {
+			target = fmt.Sprintf("≥ %.2f: %s", goal, strings.SplitN(verdict(rt.Median, goal, true), " ", 2)[0])
+		}
+		p("| %s | %s | %s | %s | %s | **%.2f** | %s | %.2f |\n", w.Title, name,
+			fmtStat(statOf(r.values(w, feTraefik, f)), w), fmtStat(statOf(r.values(w, fePlugin, f)), w), fmtStat(statOf(r.values(w, feNginx, f)), w),
+			rt.Median, target, r.ratio(w, fePlugin, feNginx).Median)
+	}
+	diff := r.memMiB(fePlugin, true) - r.memMiB(feTraefik, true)
+	p("| peak RSS (VmHWM) | MiB | %.1f | %.1f | %.1f | %+.1f MiB | ≤ +10 MB: %s | |\n\n",
+		r.memMiB(feTraefik, true), r.memMiB(fePlugin, true), r.memMiB(feNginx, true), diff,
+		strings.SplitN(verdict(diff*(1<<20)/1e6, 10, false), " ", 2)[0])
+	p("![req/s and MB/s per workload and front end](%s/latest.svg)\n", resultsDir)
+	return b.String()
+}
+
+// updateReadme puts section between the loadbench markers of the README at path.
+func updateReadme(path, section string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(b)
+	begin, end := strings.Index(s, readmeBegin), strings.Index(s, readmeEnd)
+	if begin < 0 || end < begin {
+		return fmt.Errorf("%s has no %q … %q markers", path, readmeBegin, readmeEnd)
+	}
+	s = s[:begin+len(readmeBegin)] + "\n" + section + s[end:]
+	return os.WriteFile(path, []byte(s), 0o644)
 }
 
 // summary is the results table for the terminal.
