@@ -170,11 +170,12 @@ func flattenInto(out map[string]string, prefix string, raw map[string]interface{
 
 func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if m.atRoot {
-		if strings.HasPrefix(r.URL.Path, "/v2/") {
-			serveRegistry(m, w, r, r.URL.Path)
+		path := r.URL.Path
+		if strings.HasPrefix(path, "/v2/") {
+			serveRegistry(m, w, r, path)
 			return
 		}
-		if r.URL.Path == m.tokenPath {
+		if path == m.tokenPath {
 			serveToken(m, w, r)
 			return
 		}
@@ -215,19 +216,15 @@ func serveOther(m *Mirror, w http.ResponseWriter, r *http.Request) {
 }
 
 func serveRegistry(m *Mirror, w http.ResponseWriter, r *http.Request, path string) {
-	if m.readOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		writeError(w, rewrite.MethodNotAllowed("this mirror is read-only"))
-		return
-	}
-	mapped := rewrite.MapPull(m.projects, path, r.URL.RawPath, r.URL.RawQuery)
-	if mapped == "" {
+	u := r.URL
+	mapped := rewrite.MapPull(m.projects, path, u.RawPath, u.RawQuery)
+	if mapped == "" || m.readOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
 		serveMapped(m, w, r, path)
 		return
 	}
-	// The exchange is filled in only if the response needs names (see exchangeOf).
-	rw := &responseWriter{ResponseWriter: w, out: w, m: m, r: r, pullPath: path, pullQuery: r.URL.RawQuery}
+	// The exchange is filled in only if the response needs names (see fillExchange).
+	rw := &responseWriter{ResponseWriter: w, out: w, m: m, r: r, pullPath: path, pullQuery: u.RawQuery}
 	// One assignment each: Yaegi allocates a temporary per value of a tuple assignment.
-	u := r.URL
 	u.Path = mapped
 	u.RawPath = ""
 	u.RawQuery = ""
@@ -238,8 +235,13 @@ func serveRegistry(m *Mirror, w http.ResponseWriter, r *http.Request, path strin
 	}
 }
 
-// serveMapped serves a registry request other than a plain pull.
+// serveMapped serves a registry request other than a plain pull, and refuses writes to a
+// read-only mirror.
 func serveMapped(m *Mirror, w http.ResponseWriter, r *http.Request, path string) {
+	if m.readOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		writeError(w, rewrite.MethodNotAllowed("this mirror is read-only"))
+		return
+	}
 	rw := newResponseWriter(m, w, r)
 	if err := rewrite.MapRequest(m.projects, &rw.x, path, r.URL.RawPath, r.URL.RawQuery); err != nil {
 		writeError(w, err)
