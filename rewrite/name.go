@@ -42,6 +42,9 @@ type Target struct {
 	pullTemplate, singlePullTemplate string // MapPull's replacements: "/v2/hub/${1}${2}"
 	// MapTokenPull's: "scope=repository%3Ahub%2F${1}%3A${2}&service=${3}"
 	tokenTemplate, singleTokenTemplate string
+	// errorNames strips the project from the names in an error document, where a JSON string or
+	// a word starts with one.
+	errorNames *strings.Replacer
 }
 
 // NewTarget describes a project that requests map into.
@@ -59,6 +62,7 @@ func NewTarget(project string, library bool, ns string) *Target {
 	if ns != "" {
 		t.realmQuery = "?ns=" + url.QueryEscape(ns)
 	}
+	t.errorNames = strings.NewReplacer(`"`+t.prefix, `"`, " "+t.prefix, " ")
 	return t
 }
 

@@ -10,13 +10,13 @@ import (
 // of several components, singlePullRE names of one (which may get "library/").
 const (
 	nameComponent = `[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*`
-	pullEndpoint  = `(/manifests/(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|` + digestPattern + `)|/blobs/` + digestPattern + `)$`
+	pullEndpoint  = `(/manifests/(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|` + digestPattern + `)|/blobs/` + digestPattern + `)`
 	digestPattern = `[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+`
 )
 
 var (
-	pullRE       = regexp.MustCompile(`^/v2/(` + nameComponent + `(?:/` + nameComponent + `)+)` + pullEndpoint)
-	singlePullRE = regexp.MustCompile(`^/v2/(` + nameComponent + `)` + pullEndpoint)
+	pullRE       = regexp.MustCompile(`^/v2/(` + nameComponent + `(?:/` + nameComponent + `)+)` + pullEndpoint + `$`)
+	singlePullRE = regexp.MustCompile(`^/v2/(` + nameComponent + `)` + pullEndpoint + `$`)
 )
 
 // maxPullPath is the longest mapped path MapPull returns: one whose name is certainly within

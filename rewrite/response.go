@@ -175,9 +175,7 @@ func ErrorBody(body []byte, x *Exchange) []byte {
 	if x.MappedName != "" {
 		body = bytes.ReplaceAll(body, []byte(x.MappedName), []byte(x.Route.Name))
 	}
-	prefix := []byte(x.Target.prefix)
-	body = bytes.ReplaceAll(body, append([]byte{'"'}, prefix...), []byte{'"'})
-	return bytes.ReplaceAll(body, append([]byte{' '}, prefix...), []byte{' '})
+	return []byte(x.Target.errorNames.Replace(string(body)))
 }
 
 // TagsBody puts the client's name into a tags/list document in place of Harbor's.

@@ -1,0 +1,84 @@
+package rewrite
+
+import (
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Lanes recognise, check and map the two requests a pull is made of, each in one compiled regexp
+// call over the request target exactly as the client sent it (path and query together, escapes
+// included): Yaegi interprets the plugin, and there a single ReplaceAllString costs less than the
+// few statements it replaces. Anything a lane does not match takes the full mapping
+// (MapRequest, MapTokenRequest), which maps whatever a lane matches to the same target (the
+// tests and fuzz targets check it).
+type Lanes struct {
+	// Pull matches a manifest or blob request of a name of two or more components in the default
+	// project: no query, or only the ?ns= of a registry that the default project serves.
+	Pull *regexp.Regexp
+	// PullTemplate expands a Pull match into the path for Harbor: "/v2/hub/${1}${2}".
+	PullTemplate string
+	// Token matches the anonymous-style GET token request of such a pull as every client sends it:
+	// <mirror path><token path>?[ns=<registry>&]scope=repository%3A<name>%3A<actions>&service=<s>.
+	Token *regexp.Regexp
+	// TokenTemplate expands a Token match into the request target for Harbor's token service.
+	TokenTemplate string
+	// Challenge matches Harbor's challenge to a Pull request (the one shape harborChallengeRE
+	// knows) whose scope names a repository inside the default project; ChallengeTail follows the
+	// realm in its replacement: Challenge.ReplaceAllString(value, `Bearer realm="`+realm+ChallengeTail)
+	// gives what Challenge gives for that exchange.
+	Challenge     *regexp.Regexp
+	ChallengeTail string
+	// Host is what Origin accepts as a Host header.
+	Host *regexp.Regexp
+	// ErrorNames is ErrorBody for an error document of a Pull request.
+	ErrorNames *strings.Replacer
+	// MaxPull and MaxToken bound what a lane forwards: a mapped target no longer than that holds a
+	// name within MaxNameLength. A longer one takes the full mapping, which measures the name.
+	MaxPull, MaxToken int
+}
+
+// NewLanes builds the lanes of a configuration. Without a default project they match nothing.
+func NewLanes(p *Projects, mirrorPath, tokenPath string) *Lanes {
+	if p.Default == nil {
+		return &Lanes{Pull: matchNothing, Token: matchNothing, Challenge: matchNothing, Host: hostRE}
+	}
+	t := p.Default
+	ns := sameProjectNS(p)
+	pullQuery, tokenQuery := "", ""
+	if ns != "" {
+		pullQuery = `(?:\?ns=(?:` + ns + `))?`
+		tokenQuery = `(?:ns=(?:` + ns + `)&)?`
+	}
+	return &Lanes{
+		Pull:         regexp.MustCompile(`^` + regexp.QuoteMeta(mirrorPath) + `/v2/(` + nameComponent + `(?:/` + nameComponent + `)+)` + pullEndpoint + pullQuery + `$`),
+		PullTemplate: "/v2/" + t.prefix + "${1}${2}",
+		Token: regexp.MustCompile(`^` + regexp.QuoteMeta(mirrorPath+tokenPath) + `\?` + tokenQuery +
+			`scope=repository%3A(` + encodedComponent + `(?:%2F` + encodedComponent + `)+)` + tokenScopeTail),
+		TokenTemplate: tokenPath + "?scope=repository%3A" + url.QueryEscape(t.prefix) + "${1}%3A${2}&service=${3}",
+		Challenge: regexp.MustCompile(`^Bearer realm="[^"\\]*",service="([^"\\]*)",scope="repository:` + regexp.QuoteMeta(t.prefix) +
+			`([^"\\ :][^"\\ ]*:[^"\\ ]*)"((?:,error="[^"\\]*")?)$`),
+		ChallengeTail: `",service="${1}",scope="repository:${2}"${3}`,
+		Host:          hostRE,
+		ErrorNames:    t.errorNames,
+		MaxPull:       maxPullPath,
+		MaxToken:      len(tokenPath) + len("?") + MaxNameLength,
+	}
+}
+
+// matchNothing is a lane that is closed: no string holds a character outside every range.
+var matchNothing = regexp.MustCompile(`[^\x00-\x{10FFFF}]`)
+
+// sameProjectNS is the alternation of the ns values, as a query holds them unescaped, that route
+// to the default project: a name of several components maps the same way with or without them.
+func sameProjectNS(p *Projects) string {
+	var names []string
+	for ns, t := range p.byNS {
+		if t.Project == p.Default.Project && url.QueryEscape(ns) == ns {
+			names = append(names, regexp.QuoteMeta(ns))
+		}
+	}
+	sort.Strings(names)
+	return strings.Join(names, "|")
+}
