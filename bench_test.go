@@ -2,8 +2,10 @@ package harbormirror
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 )
 
@@ -23,6 +25,7 @@ type benchCase struct {
 	status         int
 	header         http.Header
 	bodyWrites     int // 32 KiB writes of the body, as Traefik's proxy copies a blob
+	body           string
 }
 
 var benchCases = map[string]benchCase{
@@ -30,21 +33,21 @@ var benchCases = map[string]benchCase{
 		"Content-Length":        {"1165"},
 		"Content-Type":          {"application/vnd.docker.distribution.manifest.list.v2+json"},
 		"Docker-Content-Digest": {digest},
-	}, 0},
+	}, 0, ""},
 	"BlobGET1MiB": {"GET", "/v2/library/hello/blobs/" + digest, 200, http.Header{
 		"Content-Length":        {"1048576"},
 		"Content-Type":          {"application/octet-stream"},
 		"Docker-Content-Digest": {digest},
-	}, 32},
+	}, 32, ""},
 	"TokenGET": {"GET", "/service/token?scope=repository%3Alibrary%2Fhello%3Apull&service=harbor-registry", 200, http.Header{
 		"Content-Length": {"1099"},
 		"Content-Type":   {"application/json; charset=utf-8"},
-	}, 0},
+	}, 0, ""},
 	"Challenge401": {"GET", "/v2/library/hello/manifests/latest", 401, http.Header{
-		"Content-Length":   {"87"},
+		"Content-Length":   {strconv.Itoa(len(harborUnauthorized))},
 		"Content-Type":     {"application/json; charset=utf-8"},
 		"Www-Authenticate": {realmIn + `,scope="repository:hub/library/hello:pull"`},
-	}, 0},
+	}, 0, harborUnauthorized},
 }
 
 // harborAnswer sets the headers the way Traefik's proxy copies them: fresh slices per response.
@@ -57,6 +60,9 @@ func harborAnswer(c benchCase) http.Handler {
 		w.WriteHeader(c.status)
 		for i := 0; i < c.bodyWrites; i++ {
 			_, _ = w.Write(chunk[:])
+		}
+		if c.body != "" {
+			_, _ = io.WriteString(w, c.body)
 		}
 	})
 }
@@ -117,7 +123,7 @@ func BenchmarkYaegi(b *testing.B) {
 // BenchmarkYaegiFloor measures what the plugin costs under Yaegi before any mapping: a request it
 // passes through untouched, the response wrapper alone (origin-fix-only mode), and a refusal.
 func BenchmarkYaegiFloor(b *testing.B) {
-	passThrough := benchCase{"GET", "/api/v2.0/projects", 200, http.Header{"Content-Length": {"2"}, "Content-Type": {"application/json"}}, 0}
+	passThrough := benchCase{"GET", "/api/v2.0/projects", 200, http.Header{"Content-Length": {"2"}, "Content-Type": {"application/json"}}, 0, ""}
 	b.Run("PassThrough", func(b *testing.B) {
 		runBenchmarkSettings(b, buildYaegi, passThrough, map[string]interface{}{"project": "hub", "registryOnly": false})
 	})
@@ -125,7 +131,7 @@ func BenchmarkYaegiFloor(b *testing.B) {
 		runBenchmarkSettings(b, buildYaegi, passThrough, map[string]interface{}{})
 	})
 	b.Run("Refused404", func(b *testing.B) {
-		runBenchmarkSettings(b, buildYaegi, benchCase{"GET", "/api/v2.0/projects", 404, http.Header{}, 0}, map[string]interface{}{"project": "hub"})
+		runBenchmarkSettings(b, buildYaegi, benchCase{"GET", "/api/v2.0/projects", 404, http.Header{}, 0, ""}, map[string]interface{}{"project": "hub"})
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,8 +65,15 @@ const maxRewrittenBody = 8 << 20
 // with few standard-library calls: Yaegi v0.16.1 interprets it, and there a method call costs
 // several times a function call, and every interpreted statement counts.
 type Mirror struct {
-	next         http.Handler
-	projects     *rewrite.Projects
+	next     http.Handler
+	projects *rewrite.Projects
+	// The lanes of the common pull requests (rewrite.Lanes), as fields of their own so that a
+	// request reaches each in one selector.
+	pullLane, tokenLane, challengeLane, hostLane *regexp.Regexp
+	pullTemplate, tokenTemplate, challengeTail   string
+	maxPull, maxToken                            int
+	errorNames                                   *strings.Replacer
+
 	originOnly   bool
 	atRoot       bool // a project is served at the host's root: no mirrorPath, not origin-only
 	mirrorPath   string
@@ -119,6 +127,10 @@ func newMirror(c *Config) (*Mirror, error) {
 	}
 	m.realmPath = m.mirrorPath + m.tokenPath
 	m.atRoot = !m.originOnly && m.mirrorPath == ""
+	lanes := rewrite.NewLanes(m.projects, m.mirrorPath, m.tokenPath)
+	m.pullLane, m.pullTemplate, m.maxPull = lanes.Pull, lanes.PullTemplate, lanes.MaxPull
+	m.tokenLane, m.tokenTemplate, m.maxToken = lanes.Token, lanes.TokenTemplate, lanes.MaxToken
+	m.challengeLane, m.challengeTail, m.hostLane, m.errorNames = lanes.Challenge, lanes.ChallengeTail, lanes.Host, lanes.ErrorNames
 	if c.PublicURL != "" {
 		if m.publicOrigin, err = rewrite.ParsePublicURL(c.PublicURL); err != nil {
 			return nil, fmt.Errorf("publicURL: %q %w", c.PublicURL, err)
@@ -168,7 +180,67 @@ func flattenInto(out map[string]string, prefix string, raw map[string]interface{
 	return nil
 }
 
+// ServeHTTP tries the lanes first. The code below is shaped for Yaegi: every local and every
+// intermediate value of a function is allocated on each call, whether its branch runs or not,
+// so each function holds only what its own request needs.
 func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// RequestURI is what Traefik's proxy forwards, path and query as the client sent them.
+	target := r.RequestURI
+	if mapped := m.pullLane.ReplaceAllString(target, m.pullTemplate); mapped != target {
+		servePullLane(m, w, r, target, mapped)
+		return
+	}
+	if mapped := m.tokenLane.ReplaceAllString(target, m.tokenTemplate); mapped != target {
+		serveTokenLane(m, w, r, mapped)
+		return
+	}
+	serveMain(m, w, r)
+}
+
+// servePullLane forwards a manifest or blob request the pull lane mapped.
+func servePullLane(m *Mirror, w http.ResponseWriter, r *http.Request, target, mapped string) {
+	if len(mapped) > m.maxPull || m.readOnly && !isRead(r) {
+		serveMain(m, w, r)
+		return
+	}
+	forwardPull(m, &responseWriter{ResponseWriter: w, out: w, m: m, r: r, laneTarget: target}, r, mapped)
+}
+
+// forwardPull sends a pull's request that a fast path mapped on to Harbor. The exchange is filled
+// in only if the response needs names (see fillExchange).
+func forwardPull(m *Mirror, rw *responseWriter, r *http.Request, mapped string) {
+	u := r.URL
+	// One assignment each: Yaegi allocates a temporary per value of a tuple assignment.
+	u.Path = mapped
+	u.RawPath = ""
+	u.RawQuery = ""
+	r.RequestURI = mapped
+	m.next.ServeHTTP(rw, r)
+	if rw.body != nil {
+		finish(rw)
+	}
+}
+
+// serveTokenLane forwards a token request the token lane mapped.
+func serveTokenLane(m *Mirror, w http.ResponseWriter, r *http.Request, mapped string) {
+	if len(mapped) > m.maxToken || r.Method != http.MethodGet {
+		serveMain(m, w, r)
+		return
+	}
+	u := r.URL
+	u.Path = m.tokenPath
+	u.RawPath = ""
+	u.RawQuery = mapped[len(m.tokenPath)+1:]
+	r.RequestURI = mapped
+	m.next.ServeHTTP(w, r)
+}
+
+func isRead(r *http.Request) bool {
+	return r.Method == http.MethodGet || r.Method == http.MethodHead
+}
+
+// serveMain routes a request that no lane took.
+func serveMain(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	if m.atRoot {
 		path := r.URL.Path
 		if strings.HasPrefix(path, "/v2/") {
@@ -222,17 +294,7 @@ func serveRegistry(m *Mirror, w http.ResponseWriter, r *http.Request, path strin
 		serveMapped(m, w, r, path)
 		return
 	}
-	// The exchange is filled in only if the response needs names (see fillExchange).
-	rw := &responseWriter{ResponseWriter: w, out: w, m: m, r: r, pullPath: path, pullQuery: u.RawQuery}
-	// One assignment each: Yaegi allocates a temporary per value of a tuple assignment.
-	u.Path = mapped
-	u.RawPath = ""
-	u.RawQuery = ""
-	r.RequestURI = mapped
-	m.next.ServeHTTP(rw, r)
-	if rw.body != nil {
-		finish(rw)
-	}
+	forwardPull(m, &responseWriter{ResponseWriter: w, out: w, m: m, r: r, pullPath: path, pullQuery: u.RawQuery}, r, mapped)
 }
 
 // serveMapped serves a registry request other than a plain pull, and refuses writes to a

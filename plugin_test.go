@@ -43,6 +43,8 @@ const (
 const (
 	harborNotFound = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"hub/library/nope:latest"}]}`
 	clientNotFound = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"nope:latest"}]}`
+	// as a client that named it library/nope sees it
+	clientLibraryNotFound = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"library/nope:latest"}]}`
 )
 
 var registryErrorHeaders = map[string]string{
@@ -220,7 +222,40 @@ var exchanges = []exchange{
 		harborBody: `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"repository","Name":"hub/library/hello","Action":"pull"}]}]}`,
 		forwarded:  "/v2/hub/library/hello/manifests/latest", status: 401,
 		bodyHas: `"Name":"library/hello"`},
+	{name: "Harbor's 401 to a pull: challenge and error document named for the client, Content-Length right",
+		method: "GET", target: "/v2/library/hello/manifests/latest?ns=docker.io", header: map[string]string{"X-Forwarded-Proto": "https"},
+		harborStatus: 401, harborHeader: http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Content-Length": {strconv.Itoa(len(harborUnauthorized))},
+			"Www-Authenticate": {realmIn + `,scope="repository:hub/library/hello:pull",error="invalid_token"`}},
+		harborBody: harborUnauthorized,
+		forwarded:  "/v2/hub/library/hello/manifests/latest", status: 401,
+		header2: map[string]string{
+			"Www-Authenticate": `Bearer realm="https://mirror.example.com/service/token?ns=docker.io",service="harbor-registry",scope="repository:library/hello:pull",error="invalid_token"`,
+			"Content-Length":   strconv.Itoa(len(clientUnauthorized)), "Content-Type": "application/json; charset=utf-8"},
+		bodyHas: clientUnauthorized},
+	{name: "Harbor's 404 to a pull: the error document names the repository as the client did",
+		method: "GET", target: "/v2/library/nope/manifests/latest?ns=docker.io",
+		harborStatus: 404, harborHeader: http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(harborNotFound))}},
+		harborBody: harborNotFound,
+		forwarded:  "/v2/hub/library/nope/manifests/latest", status: 404,
+		header2: map[string]string{"Content-Length": strconv.Itoa(len(clientLibraryNotFound))},
+		bodyHas: clientLibraryNotFound},
+	{name: "Harbor's 401 to a pull with publicURL",
+		settings: map[string]interface{}{"project": "hub", "publicURL": "https://dockerhub.example.com"},
+		method:   "HEAD", target: "/v2/library/hello/manifests/latest", host: "internal:8080",
+		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {realmIn + `,scope="repository:hub/library/hello:pull"`}},
+		forwarded: "/v2/hub/library/hello/manifests/latest", status: 401,
+		header2: map[string]string{"Www-Authenticate": `Bearer realm="https://dockerhub.example.com/service/token",service="harbor-registry",scope="repository:library/hello:pull"`}},
+	{name: "Harbor's 401 to a pull on a hostile Host is refused, not echoed",
+		method: "GET", target: "/v2/library/hello/manifests/latest", host: `evil.com"injected`,
+		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {realmIn + `,scope="repository:hub/library/hello:pull"`}}, harborBody: "harbor's body",
+		forwarded: "/v2/hub/library/hello/manifests/latest", status: 400, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
 }
+
+// Harbor's error document of a 401 to an anonymous pull, and as the client must see it.
+const (
+	harborUnauthorized = `{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized to access repository: hub/library/hello, action: pull: unauthorized to access repository: hub/library/hello, action: pull"}]}` + "\n"
+	clientUnauthorized = `{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized to access repository: library/hello, action: pull: unauthorized to access repository: library/hello, action: pull"}]}` + "\n"
+)
 
 // build makes the middleware from settings the way Traefik does; compiled here, interpreted by
 // Yaegi in yaegi_test.go.

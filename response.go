@@ -1,7 +1,9 @@
 package harbormirror
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 
@@ -22,9 +24,10 @@ type responseWriter struct {
 	m                   *Mirror
 	r                   *http.Request
 	x                   rewrite.Exchange
-	// pullPath and pullQuery are the client's request when MapPull mapped it and x is still
-	// empty: the response rules need x only for some responses.
-	pullPath, pullQuery string
+	// laneTarget is the client's request target when the pull lane mapped it, and pullPath and
+	// pullQuery the client's request when MapPull did; x is then still empty, as the response
+	// rules need it only for some responses.
+	laneTarget, pullPath, pullQuery string
 	// document is set for a GET of tags/list or _catalog, whose JSON names are rewritten.
 	document    bool
 	wroteHeader bool
@@ -44,6 +47,8 @@ type bodyWriter struct {
 	flusher             http.Flusher
 	status              int
 	buf                 []byte
+	// record holds the error document of a pull lane's 401 (see laneChallenge).
+	record *httptest.ResponseRecorder
 }
 
 func newResponseWriter(m *Mirror, w http.ResponseWriter, r *http.Request) *responseWriter {
@@ -63,7 +68,7 @@ func takeBody(w *responseWriter) *bodyWriter {
 // rest goes to writeHeader, so that Yaegi does not allocate its locals on every response.
 func (w *responseWriter) WriteHeader(code int) {
 	if code != http.StatusOK || w.wroteHeader || w.body != nil {
-		writeHeader(w, code)
+		writeStatus(w, code)
 		return
 	}
 	h := w.out.Header()
@@ -75,6 +80,15 @@ func (w *responseWriter) WriteHeader(code int) {
 	w.out.WriteHeader(code)
 }
 
+// writeStatus tries the pull lane's answer to a 401 before the general rules of writeHeader.
+func writeStatus(w *responseWriter, code int) {
+	if code == http.StatusUnauthorized && w.laneTarget != "" && !w.wroteHeader && laneChallenge(w, w.m, w.r) {
+		w.wroteHeader = true
+		return
+	}
+	writeHeader(w, code)
+}
+
 func writeHeader(w *responseWriter, code int) {
 	if w.wroteHeader {
 		return
@@ -84,7 +98,7 @@ func writeHeader(w *responseWriter, code int) {
 		return
 	}
 	w.wroteHeader = true
-	if w.pullPath != "" {
+	if w.laneTarget != "" || w.pullPath != "" {
 		fillExchange(w)
 	}
 	h := w.out.Header()
@@ -109,8 +123,82 @@ func writeHeader(w *responseWriter, code int) {
 	w.out.WriteHeader(code)
 }
 
+// laneChallenge answers Harbor's 401 to a request of the pull lane when the challenge has
+// Harbor's own shape and the Host can be an origin; otherwise it changes nothing and returns
+// false, and the general rules answer. Kept apart from the general rules, and small: under Yaegi
+// a function's locals are allocated on every call.
+func laneChallenge(w *responseWriter, m *Mirror, r *http.Request) bool {
+	h := w.out.Header()
+	challenges := h["Www-Authenticate"]
+	if len(challenges) != 1 {
+		return false
+	}
+	template := laneChallengeTemplate(w, m, r)
+	if template == "" {
+		return false
+	}
+	challenge := m.challengeLane.ReplaceAllString(challenges[0], template)
+	if challenge == challenges[0] {
+		return false
+	}
+	challenges[0] = challenge
+	if r.Method != http.MethodHead && isErrorDocument(h) {
+		recordBody(w)
+		return true
+	}
+	w.out.WriteHeader(http.StatusUnauthorized)
+	return true
+}
+
+// laneChallengeTemplate is the replacement of Harbor's challenge: the realm is the mirror's token
+// endpoint with the lane's only query, ?ns=<registry>, which is the target's realm query. It is ""
+// when the Host cannot be an origin (the general rules then answer 400).
+func laneChallengeTemplate(w *responseWriter, m *Mirror, r *http.Request) string {
+	origin := m.publicOrigin
+	if origin == "" {
+		if !m.hostLane.MatchString(r.Host) {
+			return ""
+		}
+		origin = requestScheme(r) + "://" + r.Host
+	}
+	query := ""
+	if q := strings.IndexByte(w.laneTarget, '?'); q >= 0 {
+		query = w.laneTarget[q:]
+	}
+	return `Bearer realm="` + origin + m.realmPath + query + m.challengeTail
+}
+
+// recordBody sends the rest of the response to a recorder, the standard library's buffering
+// ResponseWriter, so that Traefik's writes of the body run compiled; finishLaneError then writes
+// it with the client's names.
+func recordBody(w *responseWriter) {
+	record := httptest.NewRecorder()
+	w.body = &bodyWriter{w: w, record: record}
+	w.ResponseWriter = record
+}
+
+// isErrorDocument says whether a response's body is a registry error small enough to hold: JSON,
+// with a Content-Length of at most five digits (Go's client, in Traefik's proxy, passes on only a
+// valid one).
+func isErrorDocument(h http.Header) bool {
+	length, kind := h["Content-Length"], h["Content-Type"]
+	return len(length) == 1 && len(length[0]) <= maxErrorBodyDigits && len(kind) == 1 && strings.HasPrefix(kind[0], "application/json")
+}
+
+// finishLaneError sends the error document of a pull lane's 401 with the client's names.
+func finishLaneError(w *responseWriter) {
+	body := w.m.errorNames.Replace(w.body.record.Body.String())
+	w.out.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.out.WriteHeader(http.StatusUnauthorized)
+	_, _ = io.WriteString(w.out, body)
+}
+
 // fillExchange fills in the exchange of a pull for the response rules.
 func fillExchange(w *responseWriter) {
+	if w.laneTarget != "" {
+		w.pullPath, w.pullQuery, _ = strings.Cut(w.laneTarget[len(w.m.mirrorPath):], "?")
+		w.laneTarget = ""
+	}
 	rewrite.FillPull(w.m.projects, &w.x, w.pullPath, w.pullQuery)
 	w.pullPath = ""
 }
@@ -171,28 +259,28 @@ func streamUnchanged(b *bodyWriter) error {
 // bufferDocument says whether the body is a JSON document to rewrite: a 200 tags/list or
 // _catalog, or a registry error small enough to hold that names the mapped repository.
 func bufferDocument(w *responseWriter, h http.Header, code int) bool {
-	if !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
-		return false
-	}
 	if code == http.StatusOK {
-		return w.document
+		return w.document && strings.HasPrefix(h.Get("Content-Type"), "application/json")
 	}
-	if code < http.StatusBadRequest || w.x.MappedName == "" || w.r.Method == http.MethodHead {
-		return false
-	}
-	length, err := strconv.Atoi(h.Get("Content-Length"))
-	return err == nil && length <= maxErrorBody
+	return code >= http.StatusBadRequest && w.x.MappedName != "" && w.r.Method != http.MethodHead && isErrorDocument(h)
 }
 
-// maxErrorBody bounds the registry error documents buffered to put the client's names back.
-const maxErrorBody = 64 << 10
+// maxErrorBodyDigits bounds the registry error documents buffered to put the client's names back:
+// under 100 kB.
+const maxErrorBodyDigits = 5
 
-// finish sends a buffered document once the upstream response is complete.
+// finish sends a held body once the upstream response is complete.
 func finish(w *responseWriter) {
-	b := w.body
-	if b == nil || !b.buffering {
-		return
+	if w.body.record != nil {
+		finishLaneError(w)
+	} else if w.body.buffering {
+		finishDocument(w)
 	}
+}
+
+// finishDocument sends a buffered document with the client's names.
+func finishDocument(w *responseWriter) {
+	b := w.body
 	body := b.buf
 	switch {
 	case b.status != http.StatusOK:
