@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"testing"
 )
@@ -133,6 +134,35 @@ func BenchmarkYaegiFloor(b *testing.B) {
 	b.Run("Refused404", func(b *testing.B) {
 		runBenchmarkSettings(b, buildYaegi, benchCase{"GET", "/api/v2.0/projects", 404, http.Header{}, 0, ""}, map[string]interface{}{"project": "hub"})
 	})
+}
+
+// BenchmarkYaegiHeap measures the live heap of the plugin loaded as Traefik's loader loads it: an
+// interpreter given the standard library's symbols, then the plugin's packages (Yaegi's graph of
+// their code). Go's collector lets the heap grow to about twice what is live, so Traefik's
+// resident memory grows by about twice these figures.
+func BenchmarkYaegiHeap(b *testing.B) {
+	var stdlib, plugin uint64
+	for n := 0; n < b.N; n++ {
+		start := liveHeap()
+		i := newInterpreter(b)
+		withStdlib := liveHeap()
+		if _, err := i.Eval(fmt.Sprintf("import %q", moduleName)); err != nil {
+			b.Fatal(err)
+		}
+		loaded := liveHeap()
+		runtime.KeepAlive(i)
+		stdlib += withStdlib - start
+		plugin += loaded - withStdlib
+	}
+	b.ReportMetric(float64(stdlib)/float64(b.N)/(1<<20), "MiB-stdlib/op")
+	b.ReportMetric(float64(plugin)/float64(b.N)/(1<<20), "MiB-plugin/op")
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
 
 // BenchmarkYaegiRewrite measures the rewrite functions of each path under Yaegi, called from
