@@ -72,6 +72,7 @@ type Mirror struct {
 	pullLane, tokenLane, challengeLane, hostLane *regexp.Regexp
 	pullTemplate, tokenTemplate, challengeTail   string
 	maxPull, maxToken                            int
+	tokenQueryAt                                 int // where the query starts in a token lane's mapped target
 	errorNames                                   *strings.Replacer
 
 	originOnly   bool
@@ -130,6 +131,7 @@ func newMirror(c *Config) (*Mirror, error) {
 	lanes := rewrite.NewLanes(m.projects, m.mirrorPath, m.tokenPath)
 	m.pullLane, m.pullTemplate, m.maxPull = lanes.Pull, lanes.PullTemplate, lanes.MaxPull
 	m.tokenLane, m.tokenTemplate, m.maxToken = lanes.Token, lanes.TokenTemplate, lanes.MaxToken
+	m.tokenQueryAt = len(m.tokenPath + "?")
 	m.challengeLane, m.challengeTail, m.hostLane, m.errorNames = lanes.Challenge, lanes.ChallengeTail, lanes.Host, lanes.ErrorNames
 	if c.PublicURL != "" {
 		if m.publicOrigin, err = rewrite.ParsePublicURL(c.PublicURL); err != nil {
@@ -230,7 +232,7 @@ func serveTokenLane(m *Mirror, w http.ResponseWriter, r *http.Request, mapped st
 	u := r.URL
 	u.Path = m.tokenPath
 	u.RawPath = ""
-	u.RawQuery = mapped[len(m.tokenPath)+1:]
+	u.RawQuery = mapped[m.tokenQueryAt:]
 	r.RequestURI = mapped
 	m.next.ServeHTTP(w, r)
 }
