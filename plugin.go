@@ -68,7 +68,7 @@ type Mirror struct {
 	next     http.Handler
 	projects *rewrite.Projects
 	// The lanes of the common pull requests (rewrite.Lanes), as fields of their own so that a
-	// request reaches each in one selector.
+	// request reaches each in one selector; nil without a default project (see withoutLanes).
 	pullLane, tokenLane, challengeLane, hostLane *regexp.Regexp
 	pullTemplate, tokenTemplate, challengeTail   string
 	maxPull, maxToken                            int
@@ -92,8 +92,17 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		return nil, fmt.Errorf("harbormirror middleware %q: %w", name, err)
 	}
 	m.next = next
+	if m.pullLane == nil {
+		return &withoutLanes{m}, nil
+	}
 	return m, nil
 }
+
+// withoutLanes serves a configuration that no lane serves (origin-fix-only, or one whose every
+// request names its registry): its requests skip the lanes' regexp calls.
+type withoutLanes struct{ m *Mirror }
+
+func (h *withoutLanes) ServeHTTP(w http.ResponseWriter, r *http.Request) { serveMain(h.m, w, r) }
 
 func newMirror(c *Config) (*Mirror, error) {
 	if c == nil {
@@ -128,11 +137,12 @@ func newMirror(c *Config) (*Mirror, error) {
 	}
 	m.realmPath = m.mirrorPath + m.tokenPath
 	m.atRoot = !m.originOnly && m.mirrorPath == ""
-	lanes := rewrite.NewLanes(m.projects, m.mirrorPath, m.tokenPath)
-	m.pullLane, m.pullTemplate, m.maxPull = lanes.Pull, lanes.PullTemplate, lanes.MaxPull
-	m.tokenLane, m.tokenTemplate, m.maxToken = lanes.Token, lanes.TokenTemplate, lanes.MaxToken
-	m.tokenQueryAt = len(m.tokenPath + "?")
-	m.challengeLane, m.challengeTail, m.hostLane, m.errorNames = lanes.Challenge, lanes.ChallengeTail, lanes.Host, lanes.ErrorNames
+	if lanes := rewrite.NewLanes(m.projects, m.mirrorPath, m.tokenPath); lanes != nil {
+		m.pullLane, m.pullTemplate, m.maxPull = lanes.Pull, lanes.PullTemplate, lanes.MaxPull
+		m.tokenLane, m.tokenTemplate, m.maxToken = lanes.Token, lanes.TokenTemplate, lanes.MaxToken
+		m.tokenQueryAt = len(m.tokenPath + "?")
+		m.challengeLane, m.challengeTail, m.hostLane, m.errorNames = lanes.Challenge, lanes.ChallengeTail, lanes.Host, lanes.ErrorNames
+	}
 	if c.PublicURL != "" {
 		if m.publicOrigin, err = rewrite.ParsePublicURL(c.PublicURL); err != nil {
 			return nil, fmt.Errorf("publicURL: %q %w", c.PublicURL, err)

@@ -39,10 +39,11 @@ type Lanes struct {
 	MaxPull, MaxToken int
 }
 
-// NewLanes builds the lanes of a configuration. Without a default project they match nothing.
+// NewLanes builds the lanes of a configuration; nil without a default project, as then every
+// request names its registry with ?ns= or none maps.
 func NewLanes(p *Projects, mirrorPath, tokenPath string) *Lanes {
 	if p.Default == nil {
-		return &Lanes{Pull: matchNothing, Token: matchNothing, Challenge: matchNothing, Host: hostRE}
+		return nil
 	}
 	t := p.Default
 	ns := sameProjectNS(p)
@@ -66,9 +67,6 @@ func NewLanes(p *Projects, mirrorPath, tokenPath string) *Lanes {
 		MaxToken:      len(tokenPath) + len("?") + MaxNameLength,
 	}
 }
-
-// matchNothing is a lane that is closed: no string holds a character outside every range.
-var matchNothing = regexp.MustCompile(`[^\x00-\x{10FFFF}]`)
 
 // sameProjectNS is the alternation of the ns values, as a query holds them unescaped, that route
 // to the default project: a name of several components maps the same way with or without them.
