@@ -17,9 +17,9 @@ import (
 // Write costs about 1.4 µs and 18 allocations per call, paid on every 32 KiB of a blob; a promoted
 // one is a compiled call of Traefik's writer (Yaegi binds it to the field, not to the value the
 // field held when the wrapper was made). A response whose body needs handling swaps a bodyWriter
-// into the field in WriteHeader.
+// into the field in WriteHeader, or, for a pull lane's 401, a recorder.
 type responseWriter struct {
-	http.ResponseWriter // where Write goes: out, or body once the body needs handling
+	http.ResponseWriter // where Write goes: out, body once the body needs handling, or a recorder
 	out                 http.ResponseWriter
 	m                   *Mirror
 	r                   *http.Request
