@@ -10,9 +10,9 @@ import (
 // Lanes recognise, check and map the two requests a pull is made of, each in one compiled regexp
 // call over the request target exactly as the client sent it (path and query together, escapes
 // included): Yaegi interprets the plugin, and there a single ReplaceAllString costs less than the
-// few statements it replaces. Anything a lane does not match takes the full mapping
-// (MapRequest, MapTokenRequest), which maps whatever a lane matches to the same target (the
-// tests and fuzz targets check it).
+// few statements it replaces. Anything a lane does not match takes the other paths (MapPull and
+// MapTokenPull, then MapRequest and MapTokenRequest); the full mapping maps whatever a lane
+// matches to the same target (the tests and FuzzLanes check it).
 type Lanes struct {
 	// Pull matches a manifest or blob request of a name of two or more components in the default
 	// project: no query, or only the ?ns= of a registry that the default project serves.
