@@ -5,9 +5,10 @@
 test:
 	scripts/test
 
-# The Go benchmarks of the per-request work, compiled and under Yaegi.
+# The Go benchmarks of the per-request work, compiled and under Yaegi (the yaegitest module, which
+# holds everything that needs Yaegi or Traefik's decoder so that the plugin's go.mod requires nothing).
 bench:
-	go test -run '^$$' -bench . -benchmem -count 5 .
+	cd yaegitest && go test -run '^$$' -bench . -benchmem -count 5 .
 
 # A local demo, no internet needed: a fake Docker Hub, a fake Harbor with a "hub" proxy-cache
 # project and Traefik with the plugin in front of it, on loopback. It pulls hello through the

@@ -1,4 +1,4 @@
-package harbormirror
+package yaegitest
 
 import (
 	"net/http"
@@ -20,7 +20,7 @@ type manifest struct {
 }
 
 func TestManifestTestData(t *testing.T) {
-	raw, err := os.ReadFile(".traefik.yml")
+	raw, err := os.ReadFile("../.traefik.yml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package harbormirror
+package yaegitest
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	harbormirror "github.com/harbormirror/harbormirror"
 	"github.com/mitchellh/mapstructure"
 )
 
@@ -46,6 +47,10 @@ const (
 	// as a client that named it library/nope sees it
 	clientLibraryNotFound = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"library/nope:latest"}]}`
 )
+
+// tokenFormLimit is the size of token form the plugin reads (64 KiB, as the README states; the
+// plugin's maxTokenForm): a form one byte larger is refused.
+const tokenFormLimit = 64 << 10
 
 var registryErrorHeaders = map[string]string{
 	"Content-Type":                    "application/json",
@@ -99,7 +104,7 @@ var exchanges = []exchange{
 		forwarded: "/service/token", forwardedBody: "grant_type=password&username=alice&password=s3cret&service=harbor-registry&scope=repository%3Ahub%2Flibrary%2Fhello%3Apull",
 		status: 200},
 	{name: "token POST over the limit", method: "POST", target: "/service/token",
-		header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, body: "scope=" + strings.Repeat("a", maxTokenForm),
+		header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, body: "scope=" + strings.Repeat("a", tokenFormLimit),
 		status: 413, header2: registryErrorHeaders, bodyHas: `"code":"SIZE_INVALID"`},
 	{name: "token POST that is not a form", method: "POST", target: "/service/token",
 		header: map[string]string{"Content-Type": "application/json"}, body: `{"scope":"repository:other/x:pull"}`,
@@ -262,11 +267,11 @@ const (
 type build func(t testing.TB, settings map[string]interface{}, next http.Handler) (http.Handler, error)
 
 func buildCompiled(t testing.TB, settings map[string]interface{}, next http.Handler) (http.Handler, error) {
-	cfg := CreateConfig()
+	cfg := harbormirror.CreateConfig()
 	if err := decodeSettings(settings, cfg); err != nil {
 		return nil, err
 	}
-	return New(context.Background(), next, cfg, "test")
+	return harbormirror.New(context.Background(), next, cfg, "test")
 }
 
 // decodeSettings decodes plugin settings into a config exactly as Traefik v3.6's plugin loader.
@@ -406,7 +411,7 @@ func runConfigErrors(t *testing.T, build build) {
 func TestConfigErrors(t *testing.T) { runConfigErrors(t, buildCompiled) }
 
 func TestDefaults(t *testing.T) {
-	c := CreateConfig()
+	c := harbormirror.CreateConfig()
 	if !c.LibraryPrefix || !c.RegistryOnly || c.TokenPath != "/service/token" || c.ReadOnly || c.Project != "" {
 		t.Errorf("defaults %+v", c)
 	}
