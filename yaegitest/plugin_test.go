@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -396,7 +397,13 @@ var configErrors = []struct {
 	{map[string]interface{}{"project": "hub", "publicURL": "dockerhub.example.com"}, "publicURL"},
 	{map[string]interface{}{"project": "hub", "publicURL": "https://dockerhub.example.com/hub"}, "publicURL"},
 	{map[string]interface{}{"project": "hub", "mirrorPth": "/hub"}, "unknown settings mirrorPth"},
-	{map[string]interface{}{"project": "hub", "readOnly": "maybe"}, "ReadOnly"},
+	{map[string]interface{}{"project": "hub", "readOnly": "maybe"}, "readOnly"},
+	{map[string]interface{}{"project": "hub", "registries": "ghcr.io=ghcr"}, "registries"},
+	// Traefik's decoder would match these without regard to case; the plugin names the spelling.
+	{map[string]interface{}{"project": "hub", "readonly": true}, "readonly: no such option; did you mean readOnly?"},
+	{map[string]interface{}{"Project": "hub"}, "Project: no such option; did you mean project?"},
+	{map[string]interface{}{"project": "hub", "PUBLICURL": "https://mirror.example.com"}, "did you mean publicURL?"},
+	{map[string]interface{}{"project": "hub", "readOnly": true, "readonly": false}, "did you mean readOnly?"},
 }
 
 func runConfigErrors(t *testing.T, build build) {
@@ -411,9 +418,32 @@ func runConfigErrors(t *testing.T, build build) {
 func TestConfigErrors(t *testing.T) { runConfigErrors(t, buildCompiled) }
 
 func TestDefaults(t *testing.T) {
-	c := harbormirror.CreateConfig()
-	if !c.LibraryPrefix || !c.RegistryOnly || c.TokenPath != "/service/token" || c.ReadOnly || c.Project != "" {
-		t.Errorf("defaults %+v", c)
+	c, err := harbormirror.CreateConfig().Options()
+	if err != nil || !c.LibraryPrefix || !c.RegistryOnly || c.TokenPath != "/service/token" || c.ReadOnly || c.Project != "" {
+		t.Errorf("defaults %+v, %v", c, err)
+	}
+}
+
+// Each option spelt exactly takes the value Traefik's providers deliver: strings from the file
+// provider and Docker labels, typed values from a CRD; a nil (empty YAML key) keeps the default.
+func TestOptionsAsDelivered(t *testing.T) {
+	for _, settings := range []map[string]interface{}{
+		{"project": "hub", "readOnly": "true", "libraryPrefix": "false", "registryOnly": "0", "mirrorPath": "/hub", "tokenPath": "/t", "publicURL": "https://m.example.com", "registries": map[string]interface{}{"docker": map[string]interface{}{"io": "hub"}}},
+		{"project": "hub", "readOnly": true, "libraryPrefix": false, "registryOnly": false, "mirrorPath": "/hub", "tokenPath": "/t", "publicURL": "https://m.example.com", "registries": map[string]interface{}{"docker.io": "hub"}},
+	} {
+		cfg := harbormirror.CreateConfig()
+		if err := decodeSettings(settings, cfg); err != nil {
+			t.Fatal(err)
+		}
+		o, err := cfg.Options()
+		want := harbormirror.Options{Project: "hub", Registries: map[string]string{"docker.io": "hub"}, MirrorPath: "/hub", TokenPath: "/t", PublicURL: "https://m.example.com", ReadOnly: true}
+		if err != nil || !reflect.DeepEqual(o, want) {
+			t.Errorf("settings %v: options %+v, %v; want %+v", settings, o, err, want)
+		}
+	}
+	cfg := &harbormirror.Config{Settings: map[string]interface{}{"tokenPath": nil}}
+	if o, err := cfg.Options(); err != nil || o.TokenPath != "/service/token" {
+		t.Errorf("tokenPath nil: %+v, %v; want the default", o, err)
 	}
 }
 
