@@ -10,6 +10,13 @@ test:
 bench:
 	cd yaegitest && go test -run '^$$' -bench . -benchmem -count 5 .
 
+# The checks of Traefik's Plugin Catalog (traefik/piceus) on this tree: .traefik.yml, go.mod,
+# imports, and the plugin loaded by Yaegi from its module zip with testData (yaegitest/catalog_test.go).
+# make test runs them too.
+.PHONY: check-catalog
+check-catalog:
+	cd yaegitest && go test -count=1 -run 'TestCatalog|TestManifestTestData' -v .
+
 # A local demo, no internet needed: a fake Docker Hub, a fake Harbor with a "hub" proxy-cache
 # project and Traefik with the plugin in front of it, on loopback. It pulls hello through the
 # mirror, prints each request as the client sent it and as Harbor received it, prints the
