@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,6 +59,80 @@ func TestExampleFile(t *testing.T) {
 	exampleRoutersUsePlugin(t, tr, "dockerhub-mirror@file", "harbor@file")
 
 	exampleProve(t, exampleTransport(t, ca, tr.TLSURL), func() []exampleRequest { return exampleFromHarbor(h.Requests()) })
+}
+
+// TestExampleFilePluginUnavailable: examples/file/dynamic.yml when Traefik cannot load the plugin
+// (its sources are missing here; a failed catalog download takes the same path in Traefik).
+// What the user sees: Traefik logs "Plugins are disabled because an error has occurred" and
+// disables both routers that use a plugin middleware; Harbor's own host keeps working through
+// the example's harbor-without-plugin router (without the origin fix); the mirror host answers
+// Traefik's 404 and Harbor never sees those requests, so clients fall back to the upstream registry.
+func TestExampleFilePluginUnavailable(t *testing.T) {
+	t.Parallel()
+	h, err := harbor.Start(harbor.Options{Projects: []harbor.Project{{Name: "hub", Public: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+
+	ca := harness.GenerateTestCA(t, exampleMirrorHost, exampleHarborHost)
+	dynamic := exampleRead(t, "file/dynamic.yml")
+	dynamic = exampleReplace(t, dynamic, "http://harbor.internal:8080", h.URL)
+	dynamic = exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.crt", ca.CertFile)
+	dynamic = exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.key", ca.KeyFile)
+	tr := harness.StartTraefik(t, harness.TraefikConfig{
+		Dynamic: dynamic,
+		TLS:     ca.TLSFiles(),
+		// The plugin declared as traefik-offline.yml declares it, with no sources in plugins-local.
+		ExtraStatic: exampleOfflineStatic(t),
+		NoPlugin:    true,
+		NoWait:      true,
+	})
+
+	if line := ldLine(tr.Log(), harness.LogPluginsDisabled); line == "" {
+		t.Errorf("Traefik did not log %q", harness.LogPluginsDisabled)
+	} else {
+		t.Logf("Traefik logged: %s", line)
+	}
+	for _, name := range []string{"dockerhub-mirror@file", "harbor@file"} {
+		if r := ldWaitRouterStatus(t, tr, name); r.Status != "disabled" {
+			t.Errorf("router %s: %s (errors %q), want disabled", name, r.Status, r.Errors)
+		} else {
+			t.Logf("router %s: disabled, errors %q", name, r.Errors)
+		}
+	}
+	if r := ldWaitRouterStatus(t, tr, "harbor-without-plugin@file"); r.Status != "enabled" {
+		t.Errorf("router harbor-without-plugin@file: %s (errors %q), want enabled", r.Status, r.Errors)
+	}
+
+	client := &http.Client{Transport: exampleTransport(t, ca, tr.TLSURL)}
+	get := func(url string) int {
+		t.Helper()
+		resp, err := client.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	h.ResetLog()
+	// The mirror host: Traefik's own 404, nothing reaches Harbor.
+	for _, p := range []string{"/v2/", "/v2/library/hello/manifests/latest"} {
+		if code := get("https://" + exampleMirrorHost + p); code != http.StatusNotFound {
+			t.Errorf("mirror host %s: %d, want Traefik's 404", p, code)
+		}
+	}
+	if reqs := h.Requests(); len(reqs) != 0 {
+		t.Errorf("the mirror host's requests reached Harbor unmapped:\n%s", traceOf(reqs))
+	}
+	// Harbor's own host: still Harbor (its registry challenge), through the fallback router.
+	if code := get("https://" + exampleHarborHost + "/v2/"); code != http.StatusUnauthorized {
+		t.Errorf("Harbor's host /v2/: %d, want Harbor's 401", code)
+	}
+	if reqs := h.Requests(); len(reqs) != 1 || reqs[0].Path != "/v2/" || reqs[0].Host != exampleHarborHost {
+		t.Errorf("Harbor got %d requests, want Harbor's host's /v2/:\n%s", len(reqs), traceOf(reqs))
+	}
 }
 
 // TestExampleComposeLabels: the labels of Harbor's proxy service in
