@@ -47,10 +47,7 @@ func TestExampleFile(t *testing.T) {
 	t.Cleanup(func() { _ = h.Close() })
 
 	ca := harness.GenerateTestCA(t, exampleMirrorHost, exampleHarborHost)
-	dynamic := exampleRead(t, "file/dynamic.yml")
-	dynamic = exampleReplace(t, dynamic, "http://harbor.internal:8080", h.URL)
-	dynamic = exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.crt", ca.CertFile)
-	dynamic = exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.key", ca.KeyFile)
+	dynamic := exampleFileDynamic(t, h.URL, ca)
 	tr := harness.StartTraefik(t, harness.TraefikConfig{
 		Dynamic:     dynamic,
 		TLS:         ca.TLSFiles(),
@@ -76,10 +73,7 @@ func TestExampleFilePluginUnavailable(t *testing.T) {
 	t.Cleanup(func() { _ = h.Close() })
 
 	ca := harness.GenerateTestCA(t, exampleMirrorHost, exampleHarborHost)
-	dynamic := exampleRead(t, "file/dynamic.yml")
-	dynamic = exampleReplace(t, dynamic, "http://harbor.internal:8080", h.URL)
-	dynamic = exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.crt", ca.CertFile)
-	dynamic = exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.key", ca.KeyFile)
+	dynamic := exampleFileDynamic(t, h.URL, ca)
 	tr := harness.StartTraefik(t, harness.TraefikConfig{
 		Dynamic: dynamic,
 		TLS:     ca.TLSFiles(),
@@ -133,6 +127,16 @@ func TestExampleFilePluginUnavailable(t *testing.T) {
 	if reqs := h.Requests(); len(reqs) != 1 || reqs[0].Path != "/v2/" || reqs[0].Host != exampleHarborHost {
 		t.Errorf("Harbor got %d requests, want Harbor's host's /v2/:\n%s", len(reqs), traceOf(reqs))
 	}
+}
+
+// exampleFileDynamic is examples/file/dynamic.yml templated only in Harbor's URL and the
+// certificate files.
+func exampleFileDynamic(t *testing.T, harborURL string, ca *harness.TestCA) string {
+	t.Helper()
+	dynamic := exampleRead(t, "file/dynamic.yml")
+	dynamic = exampleReplace(t, dynamic, "http://harbor.internal:8080", harborURL)
+	dynamic = exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.crt", ca.CertFile)
+	return exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.key", ca.KeyFile)
 }
 
 // TestExampleComposeLabels: the labels of Harbor's proxy service in
