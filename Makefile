@@ -17,9 +17,14 @@ test:
 	scripts/test
 
 ## bench          Go benchmarks of the per-request work, compiled and under Yaegi (yaegitest/);
-##                writes their table into README.md; ~3 min.
+##                writes bench/results/gobench-latest.txt and their table in README.md (BENCH_COUNT=5).
+BENCH_COUNT ?= 5
 bench:
-	cd yaegitest && go test -run '^$$' -bench . -benchmem -count 5 .
+	@mkdir -p bench/results && cd yaegitest && \
+	{ echo "loadavg: $$(cat /proc/loadavg)"; go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) .; \
+	  echo "loadavg: $$(cat /proc/loadavg)"; } | tee ../bench/results/gobench-latest.txt && \
+	grep -q '^ok' ../bench/results/gobench-latest.txt && \
+	cd ../e2e && go run ./cmd/benchtable -in ../bench/results/gobench-latest.txt -readme ../README.md
 
 ## check-catalog  the Plugin Catalog's checks (traefik/piceus) on this tree: .traefik.yml, go.mod,
 ##                imports, the plugin loaded by Yaegi from its module zip with testData (also in test).

@@ -4,11 +4,16 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/harbormirror/harbormirror/e2e/clients"
 	"github.com/harbormirror/harbormirror/e2e/harbor"
 	"github.com/harbormirror/harbormirror/e2e/harness"
@@ -137,6 +142,82 @@ func exampleFileDynamic(t *testing.T, harborURL string, ca *harness.TestCA) stri
 	dynamic = exampleReplace(t, dynamic, "http://harbor.internal:8080", harborURL)
 	dynamic = exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.crt", ca.CertFile)
 	return exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.key", ca.KeyFile)
+}
+
+// TestREADMEQuickStart: the README's Quick start as a newcomer copies it into a fresh Traefik
+// v3.6.12: the static block of step 2 (localPlugins, the sources where step 1 puts them, as the
+// harness does) and the dynamic block of step 3, templated only in Harbor's address and the
+// certificate. Docker Hub and ghcr.io images pull through the mirror host from Harbor's
+// proxy-cache projects.
+func TestREADMEQuickStart(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join(harness.RepoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var static, dynamic string
+	for _, m := range regexp.MustCompile("(?s)\n```yaml\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
+		switch {
+		case static == "" && strings.HasPrefix(m[1], "experimental:\n  localPlugins:"):
+			static = m[1]
+		case dynamic == "" && strings.HasPrefix(m[1], "http:\n"):
+			dynamic = m[1]
+		}
+	}
+	want := "experimental:\n  localPlugins:\n    " + harness.PluginName + ":\n      moduleName: " + harness.RootModule + "\n"
+	if static != want {
+		t.Fatalf("README's static configuration (step 2):\n%s\nwant the plugin as the harness provides it:\n%s", static, want)
+	}
+	if dynamic == "" {
+		t.Fatal("README has no dynamic configuration block")
+	}
+
+	hub := startHub(t)
+	if err := images.Seed(context.Background(), hub, "library", images.Hello, images.Single); err != nil {
+		t.Fatal(err)
+	}
+	h, err := harbor.Start(harbor.Options{
+		Projects:       []harbor.Project{{Name: "hub", Public: true, ProxyCacheOf: hub.URL}, {Name: "ghcr", Public: true, ProxyCacheOf: hub.URL}},
+		ExternalScheme: "https",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	ca := harness.GenerateTestCA(t, exampleMirrorHost, exampleHarborHost)
+	tr := harness.StartTraefik(t, harness.TraefikConfig{
+		Dynamic:     exampleReplace(t, dynamic, "http://harbor-core.internal:8080", h.URL),
+		TLS:         ca.TLSFiles(),
+		ExtraStatic: static,
+	})
+	if !strings.Contains(tr.Log(), harness.LogPluginsLoaded) {
+		t.Errorf("Traefik did not log %q, as the README says it does", harness.LogPluginsLoaded)
+	}
+	rt := exampleTransport(t, ca, tr.TLSURL)
+	harborLog := func() []exampleRequest { return exampleFromHarbor(h.Requests()) }
+	ref, err := name.ParseReference(exampleMirrorHost + "/hello:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(ref, remote.WithTransport(rt))
+	if err != nil {
+		t.Fatalf("pull %s: %v\nHarbor received:\n%s", ref, err, exampleTrace(harborLog()))
+	}
+	if want := digestOf(t, images.Hello); desc.Digest.String() != want {
+		t.Errorf("hello: digest %s, want %s", desc.Digest, want)
+	}
+	single, err := name.ParseReference(exampleMirrorHost + "/library/single:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exampleValidate(t, single, rt, harborLog)
+	exampleValidate(t, single, exampleNS{inner: rt, registry: "ghcr.io"}, harborLog)
+	reqs := harborLog()
+	for _, path := range []string{"/v2/hub/library/hello/manifests/latest", "/v2/ghcr/library/single/manifests/latest"} {
+		if !exampleSaw(reqs, "GET", exampleMirrorHost, path, 200) {
+			t.Errorf("Harbor never got GET %s; it received:\n%s", path, exampleTrace(reqs))
+		}
+	}
 }
 
 // TestExampleComposeLabels: the labels of Harbor's proxy service in
