@@ -42,8 +42,7 @@ const (
 
 const (
 	harborNotFound = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"hub/library/nope:latest"}]}`
-	clientNotFound = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"nope:latest"}]}`
-	// as a client that named it library/nope sees it
+	// as a client sees it, whether it named the repository nope or library/nope
 	clientLibraryNotFound = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"library/nope:latest"}]}`
 )
 
@@ -208,13 +207,13 @@ var exchanges = []exchange{
 		header2: map[string]string{"Www-Authenticate": `Bearer realm="https://harbor.example.com/service/token",service="harbor-registry",scope="repository:team/app:pull"`}},
 	{name: "origin-fix-only: UI passes", settings: map[string]interface{}{},
 		method: "GET", target: "/harbor/projects", forwarded: "/harbor/projects", status: 200},
-	{name: "Harbor's own errors pass through, named as the client named the repository",
+	{name: "Harbor's own errors pass through, named without the project",
 		method: "GET", target: "/v2/nope/manifests/latest",
 		harborStatus: 404, harborHeader: http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(harborNotFound))}},
 		harborBody: harborNotFound,
 		forwarded:  "/v2/hub/library/nope/manifests/latest", status: 404,
-		header2: map[string]string{"Content-Length": strconv.Itoa(len(clientNotFound))},
-		bodyHas: clientNotFound},
+		header2: map[string]string{"Content-Length": strconv.Itoa(len(clientLibraryNotFound))},
+		bodyHas: clientLibraryNotFound},
 	{name: "a 401 detail loses the project",
 		method: "GET", target: "/v2/library/hello/manifests/latest",
 		harborStatus: 401, harborHeader: http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Content-Length": {"148"},
@@ -315,8 +314,11 @@ func (e exchange) harbor(seen *harborStub) http.Handler {
 	})
 }
 
-func runExchanges(t *testing.T, build build) {
-	for _, e := range exchanges {
+func runExchanges(t *testing.T, build build) { runExchangeTable(t, build, exchanges) }
+
+// runExchangeTable runs a table of exchanges; the tables of other files run through it too.
+func runExchangeTable(t *testing.T, build build, table []exchange) {
+	for _, e := range table {
 		t.Run(e.name, func(t *testing.T) {
 			settings := e.settings
 			if settings == nil {

@@ -1021,3 +1021,27 @@ func TestHostileMountSourceNotNamedWithProject(t *testing.T) {
 		t.Errorf("401 body names the project: %s", r.body)
 	}
 }
+
+// A repository whose name begins with the project's own name (hub/x on project hub, hub/hub/x in
+// Harbor) loses exactly one project prefix in Harbor's 401 document, and the pull lane (no query)
+// and the general path (another query parameter) answer it with the same body.
+func TestHostileOwnProjectNameStrippedOnce(t *testing.T) {
+	w := hostileStart(t, defaultSettings(), false)
+	var bodies []string
+	for _, target := range []string{"/v2/hub/x/manifests/latest", "/v2/hub/x/manifests/latest?x=1"} {
+		r := hostileRun(t, w, hostileCase{target: target})
+		if r.status != 401 {
+			t.Fatalf("%s: status %d", target, r.status)
+		}
+		if !strings.Contains(string(r.body), `"Name":"hub/x"`) {
+			t.Errorf("%s: 401 body does not name hub/x as the client did: %s", target, r.body)
+		}
+		if scope := hostileChallengeParam(r.header.Get("Www-Authenticate"), "scope"); scope != "repository:hub/x:pull" {
+			t.Errorf("%s: challenge scope %q, want repository:hub/x:pull", target, scope)
+		}
+		bodies = append(bodies, string(r.body))
+	}
+	if bodies[0] != bodies[1] {
+		t.Errorf("the lane and the general path differ:\n%s\n%s", bodies[0], bodies[1])
+	}
+}

@@ -1,7 +1,6 @@
 package rewrite
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -166,14 +165,12 @@ func hostOf(origin string) string {
 
 // ErrorBody puts the client's names back into a registry error document: Harbor's messages and
 // the 401 detail name repositories with their project, the request's own and a mount's from=.
-// The request's name becomes exactly what the client wrote; any other name of the project loses
-// the project where a JSON string or a word starts with it.
+// Every name of the project loses exactly one project prefix, where a JSON string or a word
+// starts with it: the one rule of Target.errorNames, which the pull lane applies too, so that
+// "hub/hub/x" on project hub becomes "hub/x" on every path.
 func ErrorBody(body []byte, x *Exchange) []byte {
 	if x.Target == nil {
 		return body
-	}
-	if x.MappedName != "" {
-		body = bytes.ReplaceAll(body, []byte(x.MappedName), []byte(x.Route.Name))
 	}
 	return []byte(x.Target.errorNames.Replace(string(body)))
 }
