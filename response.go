@@ -256,8 +256,8 @@ func streamUnchanged(b *bodyWriter) error {
 	return err
 }
 
-// bufferDocument says whether the body is a JSON document to rewrite: a 200 tags/list or
-// _catalog, or a registry error small enough to hold that names the mapped repository.
+// bufferDocument says whether the body is a JSON document to rewrite: a 200 tags/list, or a
+// registry error small enough to hold that names the mapped repository.
 func bufferDocument(w *responseWriter, h http.Header, code int) bool {
 	if code == http.StatusOK {
 		return w.document && strings.HasPrefix(h.Get("Content-Type"), "application/json")
@@ -287,8 +287,6 @@ func finishDocument(w *responseWriter) {
 		body = rewrite.ErrorBody(body, &w.x)
 	case w.x.Route.Kind == rewrite.KindTags:
 		body, _ = rewrite.TagsBody(body, w.x.Route.Name)
-	case w.x.Route.Kind == rewrite.KindCatalog:
-		body, _ = rewrite.CatalogBody(body, w.x.Target)
 	}
 	w.out.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.out.WriteHeader(b.status)

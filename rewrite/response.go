@@ -187,22 +187,3 @@ func TagsBody(body []byte, clientName string) ([]byte, bool) {
 	out, err := json.Marshal(doc)
 	return out, err == nil
 }
-
-// CatalogBody keeps the project's repositories in a _catalog document, named as clients see them.
-func CatalogBody(body []byte, t *Target) ([]byte, bool) {
-	var doc map[string]json.RawMessage
-	var repositories []string
-	if json.Unmarshal(body, &doc) != nil || json.Unmarshal(doc["repositories"], &repositories) != nil {
-		return body, false
-	}
-	kept := make([]string, 0, len(repositories))
-	for _, full := range repositories {
-		if name, inProject := UnmapName(t, full); inProject {
-			kept = append(kept, name)
-		}
-	}
-	list, _ := json.Marshal(kept) // a local: see TagsBody
-	doc["repositories"] = list
-	out, err := json.Marshal(doc)
-	return out, err == nil
-}

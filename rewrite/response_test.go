@@ -166,14 +166,6 @@ func TestBodies(t *testing.T) {
 	if got, ok := TagsBody([]byte(`not json`), "nginx"); ok || string(got) != "not json" {
 		t.Errorf("TagsBody(garbage) = %s, %v", got, ok)
 	}
-	got, ok = CatalogBody([]byte(`{"repositories":["alpha/x","hub/library/nginx","hub/team/app","hubx/y"]}`), NewTarget("hub", false, ""))
-	if want := `{"repositories":["library/nginx","team/app"]}`; !ok || string(got) != want {
-		t.Errorf("CatalogBody = %s, %v; want %s", got, ok, want)
-	}
-	got, ok = CatalogBody([]byte(`{"repositories":["alpha/x"]}`), NewTarget("hub", false, ""))
-	if want := `{"repositories":[]}`; !ok || string(got) != want {
-		t.Errorf("CatalogBody(none) = %s, %v; want %s", got, ok, want)
-	}
 }
 
 func TestOriginAndConfig(t *testing.T) {
