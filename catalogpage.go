@@ -13,13 +13,23 @@ import (
 // reaches the client; only the page built from it does, or an error when it cannot be read.
 // Any other answer (Harbor's 401 to all but admins) takes the general response rules.
 func serveCatalog(m *Mirror, rw *responseWriter, r *http.Request) {
-	held := &heldResponse{header: http.Header{}}
+	held := &heldResponse{header: http.Header{}, length: -1, m: m, rw: rw}
 	m.next.ServeHTTP(held, r)
+	if !held.answered {
+		answerCatalog(held)
+	}
+}
+
+// answerCatalog answers from Harbor's held answer: inside Harbor's last Write when it declared
+// its length (so that Traefik's access log sees the answer, see bodyWriter), else afterwards.
+func answerCatalog(held *heldResponse) {
+	held.answered = true
+	rw := held.rw
 	if held.status != http.StatusOK && held.status != 0 {
 		replay(rw, held)
 		return
 	}
-	body, link, err := catalogPage(m, rw, held)
+	body, link, err := catalogPage(held.m, rw, held)
 	if err != nil {
 		writeError(rw.out, err)
 		return
@@ -66,28 +76,42 @@ func replay(rw *responseWriter, held *heldResponse) {
 // heldResponse holds an answer of Harbor's, up to maxRewrittenBody of body, for the plugin to
 // answer from.
 type heldResponse struct {
-	header http.Header
-	status int
-	body   []byte
-	over   bool // the body was longer than the limit, and is cut
+	header   http.Header
+	status   int
+	body     []byte
+	over     bool // the body was longer than the limit, and is cut
+	length   int  // the declared Content-Length, -1 if none
+	answered bool
+	m        *Mirror
+	rw       *responseWriter
 }
 
 func (h *heldResponse) Header() http.Header { return h.header }
 
 func (h *heldResponse) WriteHeader(code int) {
-	if h.status == 0 && code >= http.StatusOK {
-		h.status = code
+	if h.status != 0 || code < http.StatusOK {
+		return
+	}
+	h.status = code
+	if h.length = declaredLength(h.header); h.length == 0 {
+		answerCatalog(h)
 	}
 }
 
 func (h *heldResponse) Write(p []byte) (int, error) {
 	if h.status == 0 {
-		h.status = http.StatusOK
+		h.WriteHeader(http.StatusOK)
+	}
+	if h.answered {
+		return len(p), nil
 	}
 	if len(h.body)+len(p) > maxRewrittenBody {
 		h.over = true
 		return len(p), nil
 	}
 	h.body = append(h.body, p...)
+	if len(h.body) == h.length {
+		answerCatalog(h)
+	}
 	return len(p), nil
 }
