@@ -52,6 +52,10 @@ const (
 // plugin's maxTokenForm): a form one byte larger is refused.
 const tokenFormLimit = 64 << 10
 
+// documentLimit is the size of tags/list and _catalog document the plugin buffers to rewrite
+// (8 MiB, as the README states).
+const documentLimit = 8 << 20
+
 var registryErrorHeaders = map[string]string{
 	"Content-Type":                    "application/json",
 	"Docker-Distribution-API-Version": "registry/2.0",
