@@ -236,6 +236,10 @@ func serveMapped(m *Mirror, w http.ResponseWriter, r *http.Request, path string)
 		prepareList(rw)
 	}
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.RequestURI = rw.x.Path, "", rw.x.RawQuery, rw.x.RequestURI
+	if rw.x.Route.Kind == rewrite.KindCatalog && r.Method == http.MethodGet {
+		serveCatalog(m, rw, r)
+		return
+	}
 	m.next.ServeHTTP(rw, r)
 	if rw.body != nil {
 		finish(rw)
@@ -243,10 +247,10 @@ func serveMapped(m *Mirror, w http.ResponseWriter, r *http.Request, path string)
 }
 
 // prepareList readies the response of a request that is neither a manifest nor a blob: a
-// tags/list or _catalog document is rewritten, and a page's Link is rewritten even if the body
-// comes before the header. Manifests and blobs stream through Traefik's writer directly.
+// tags/list document is rewritten, and a page's Link is rewritten even if the body comes before
+// the header. Manifests and blobs stream through Traefik's writer directly.
 func prepareList(rw *responseWriter) {
-	rw.document = rw.r.Method == http.MethodGet && (rw.x.Route.Kind == rewrite.KindTags || rw.x.Route.Kind == rewrite.KindCatalog)
+	rw.document = rw.r.Method == http.MethodGet && rw.x.Route.Kind == rewrite.KindTags
 	takeBody(rw)
 }
 

@@ -44,14 +44,17 @@ const (
 
 const (
 	harborNotFound = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"hub/library/nope:latest"}]}`
-	clientNotFound = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"nope:latest"}]}`
-	// as a client that named it library/nope sees it
+	// as a client sees it, whether it named the repository nope or library/nope
 	clientLibraryNotFound = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"library/nope:latest"}]}`
 )
 
 // tokenFormLimit is the size of token form the plugin reads (64 KiB, as the README states; the
 // plugin's maxTokenForm): a form one byte larger is refused.
 const tokenFormLimit = 64 << 10
+
+// documentLimit is the size of tags/list and _catalog document the plugin buffers to rewrite
+// (8 MiB, as the README states).
+const documentLimit = 8 << 20
 
 var registryErrorHeaders = map[string]string{
 	"Content-Type":                    "application/json",
@@ -135,7 +138,7 @@ var exchanges = []exchange{
 	{name: "Basic challenge left alone",
 		method: "GET", target: "/v2/_catalog",
 		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {`Basic realm="harbor"`}},
-		forwarded: "/v2/_catalog?last=hub%2F", status: 401, header2: map[string]string{"Www-Authenticate": `Basic realm="harbor"`}},
+		forwarded: "/v2/_catalog", status: 401, header2: map[string]string{"Www-Authenticate": `Basic realm="harbor"`}},
 	{name: "tags/list: name is the client's, Link loses the project",
 		method: "GET", target: "/v2/hello/tags/list?n=1",
 		harborStatus: 200, harborHeader: http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Content-Length": {"48"},
@@ -150,8 +153,8 @@ var exchanges = []exchange{
 		harborStatus: 200, harborHeader: http.Header{"Content-Type": {"application/json"},
 			"Link": {`</v2/_catalog?last=hub%2Fteam%2Fapp&n=3>; rel="next"`}},
 		harborBody: `{"repositories":["hub/library/hello","hub/team/app","hub0/x"]}`,
-		forwarded:  "/v2/_catalog?n=3&last=hub%2F", status: 200,
-		header2: map[string]string{"Link": `</v2/_catalog?last=team%2Fapp&n=3>; rel="next"`},
+		forwarded:  "/v2/_catalog", status: 200,
+		header2: map[string]string{"Link": ""},
 		bodyHas: `{"repositories":["library/hello","team/app"]}`},
 	{name: "encoded slash refused before Harbor",
 		method: "GET", target: "/v2/a%2Fb/manifests/latest", status: 400, header2: registryErrorHeaders},
@@ -214,13 +217,13 @@ var exchanges = []exchange{
 		header2: map[string]string{"Www-Authenticate": `Bearer realm="https://harbor.example.com/service/token",service="harbor-registry",scope="repository:team/app:pull"`}},
 	{name: "origin-fix-only: UI passes", settings: map[string]interface{}{},
 		method: "GET", target: "/harbor/projects", forwarded: "/harbor/projects", status: 200},
-	{name: "Harbor's own errors pass through, named as the client named the repository",
+	{name: "Harbor's own errors pass through, named without the project",
 		method: "GET", target: "/v2/nope/manifests/latest",
 		harborStatus: 404, harborHeader: http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(harborNotFound))}},
 		harborBody: harborNotFound,
 		forwarded:  "/v2/hub/library/nope/manifests/latest", status: 404,
-		header2: map[string]string{"Content-Length": strconv.Itoa(len(clientNotFound))},
-		bodyHas: clientNotFound},
+		header2: map[string]string{"Content-Length": strconv.Itoa(len(clientLibraryNotFound))},
+		bodyHas: clientLibraryNotFound},
 	{name: "a 401 detail loses the project",
 		method: "GET", target: "/v2/library/hello/manifests/latest",
 		harborStatus: 401, harborHeader: http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Content-Length": {"148"},
@@ -321,8 +324,11 @@ func (e exchange) harbor(seen *harborStub) http.Handler {
 	})
 }
 
-func runExchanges(t *testing.T, build build) {
-	for _, e := range exchanges {
+func runExchanges(t *testing.T, build build) { runExchangeTable(t, build, exchanges) }
+
+// runExchangeTable runs a table of exchanges; the tables of other files run through it too.
+func runExchangeTable(t *testing.T, build build, table []exchange) {
+	for _, e := range table {
 		t.Run(e.name, func(t *testing.T) {
 			settings := e.settings
 			if settings == nil {
