@@ -21,7 +21,7 @@ test:
 BENCH_COUNT ?= 5
 bench:
 	@mkdir -p bench/results && cd yaegitest && \
-	{ echo "loadavg: $$(cat /proc/loadavg)"; go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) .; \
+	{ echo "loadavg: $$(cat /proc/loadavg)"; go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m .; \
 	  echo "loadavg: $$(cat /proc/loadavg)"; } | tee ../bench/results/gobench-latest.txt && \
 	grep -q '^ok' ../bench/results/gobench-latest.txt && \
 	cd ../e2e && go run ./cmd/benchtable -in ../bench/results/gobench-latest.txt -readme ../README.md
