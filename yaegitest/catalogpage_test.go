@@ -1,4 +1,4 @@
-package harbormirror
+package yaegitest
 
 import (
 	"bytes"
@@ -84,7 +84,7 @@ var catalogExchanges = []exchange{
 	}(),
 	func() exchange {
 		e := withCatalogAnswer(catalogExchange("over the limit: refused, never passed", "/v2/_catalog"), 502, `"code":"UNKNOWN"`, "")
-		e.harborBody = `{"repositories":["team/secret","` + strings.Repeat("a", maxRewrittenBody) + `"]}`
+		e.harborBody = `{"repositories":["team/secret","` + strings.Repeat("a", documentLimit) + `"]}`
 		return e
 	}(),
 	{name: "Harbor's 401: the general rules", method: "GET", target: "/v2/_catalog?n=1&last=team%2Fsecret",
