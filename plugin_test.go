@@ -315,8 +315,10 @@ func (e exchange) harbor(seen *harborStub) http.Handler {
 	})
 }
 
-func runExchanges(t *testing.T, build build) {
-	for _, e := range exchanges {
+func runExchanges(t *testing.T, build build) { runExchangeTable(t, build, exchanges) }
+
+func runExchangeTable(t *testing.T, build build, table []exchange) {
+	for _, e := range table {
 		t.Run(e.name, func(t *testing.T) {
 			settings := e.settings
 			if settings == nil {
