@@ -1,13 +1,83 @@
 package harbormirror
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
+
+	"github.com/harbormirror/harbormirror/rewrite"
 )
+
+// scopeParams is n scope=repository:team/r<i>:pull parameters; scopeList is n such scopes in one
+// parameter, space-separated.
+func scopeParams(n int) string {
+	pairs := make([]string, n)
+	for i := range pairs {
+		pairs[i] = fmt.Sprintf("scope=repository%%3Ateam%%2Fr%d%%3Apull", i)
+	}
+	return strings.Join(pairs, "&")
+}
+
+func scopeList(n int) string {
+	scopes := make([]string, n)
+	for i := range scopes {
+		scopes[i] = fmt.Sprintf("repository%%3Ateam%%2Fr%d%%3Apull", i)
+	}
+	return "scope=" + strings.Join(scopes, "+")
+}
+
+// mappedScopeParams is scopeParams as Harbor must receive it.
+func mappedScopeParams(n int) string {
+	return strings.ReplaceAll(scopeParams(n), "repository%3Ateam", "repository%3Ahub%2Fteam")
+}
+
+// maxTokenForm is the bound plugin_test.go's table names.
+const maxTokenForm = rewrite.MaxTokenForm
+
+var formHeader = map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
 
 // hostileExchanges are the plugin-level cases of issue #13's classes (bounds, parameters read from
 // the body, encoded bodies, challenge lists, origin-fix-only realms), compiled and under Yaegi.
 var hostileExchanges = []exchange{
+	// Class 1: bounded work per request; refused before any per-parameter work.
+	{name: "bounds: token GET with MaxScopes scope parameters is mapped",
+		method: "GET", target: "/service/token?service=harbor-registry&" + scopeParams(rewrite.MaxScopes),
+		forwarded: "/service/token?service=harbor-registry&" + mappedScopeParams(rewrite.MaxScopes), status: 200},
+	{name: "bounds: token GET with one scope parameter too many",
+		method: "GET", target: "/service/token?service=harbor-registry&" + scopeParams(rewrite.MaxScopes+1),
+		status: 400, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
+	{name: "bounds: token GET with one space-separated scope too many",
+		method: "GET", target: "/service/token?service=harbor-registry&" + scopeList(rewrite.MaxScopes+1),
+		status: 400, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
+	{name: "bounds: token GET with %20-separated scopes over the bound",
+		method: "GET", target: "/service/token?service=harbor-registry&" + strings.ReplaceAll(scopeList(rewrite.MaxScopes+1), "+", "%20"),
+		status: 400, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
+	{name: "bounds: token GET with too many parameters",
+		method: "GET", target: "/service/token?scope=repository%3Ateam%2Fx%3Apull" + strings.Repeat("&a=b", rewrite.MaxQueryParams),
+		status: 400, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
+	{name: "bounds: token GET target over the bound",
+		method: "GET", target: "/service/token?scope=repository%3Ateam%2Fx%3Apull&pad=" + strings.Repeat("p", rewrite.MaxRequestTarget),
+		status: 414, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
+	{name: "bounds: token POST form with too many scopes",
+		method: "POST", target: "/service/token", header: formHeader, body: "grant_type=password&service=harbor-registry&" + scopeList(rewrite.MaxScopes+1),
+		status: 400, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
+	{name: "bounds: token POST form with too many parameters",
+		method: "POST", target: "/service/token", header: formHeader, body: "grant_type=password" + strings.Repeat("&a=b", rewrite.MaxQueryParams),
+		status: 400, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
+	{name: "bounds: catalog with too many parameters",
+		method: "GET", target: "/v2/_catalog?n=1" + strings.Repeat("&%6C%61%73%74=x", rewrite.MaxQueryParams),
+		status: 400, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
+	{name: "bounds: pull with a query over the bound",
+		method: "GET", target: "/v2/library/hello/manifests/latest?ns=docker.io&pad=" + strings.Repeat("p", rewrite.MaxRequestTarget),
+		status: 414, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
+	{name: "bounds: upload path of escapes over the bound",
+		method: "PATCH", target: "/v2/team/app/blobs/uploads/" + strings.Repeat("%41", rewrite.MaxRequestTarget/3+1),
+		status: 414, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
+	{name: "bounds: upload PUT with a long _state within the bound is mapped",
+		method: "PUT", target: "/v2/team/app/blobs/uploads/u-1?_state=" + strings.Repeat("s", 4<<10) + "&digest=" + digest,
+		forwarded: "/v2/hub/team/app/blobs/uploads/u-1?_state=" + strings.Repeat("s", 4<<10) + "&digest=" + digest, status: 200},
+
 	// Class 5: a Www-Authenticate value is an RFC 7235 list.
 	{name: "challenge list: token68 scheme before Harbor's Bearer challenge",
 		method: "GET", target: "/v2/library/hello/manifests/latest", header: map[string]string{"X-Forwarded-Proto": "https"},

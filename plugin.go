@@ -52,13 +52,6 @@ func CreateConfig() *Config {
 	}
 }
 
-// maxTokenForm bounds the OAuth2 token form the plugin reads to map its scopes.
-const maxTokenForm = 64 << 10
-
-// maxRewrittenBody bounds the tags/list and _catalog documents buffered to rewrite their names;
-// a larger one streams through unchanged.
-const maxRewrittenBody = 8 << 20
-
 // Mirror is the middleware. It holds no mutable state, so one instance serves concurrent requests.
 //
 // The per-request code below uses plain functions rather than methods, and does its string work
@@ -198,6 +191,10 @@ func flattenInto(out map[string]string, prefix string, raw map[string]interface{
 func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// RequestURI is what Traefik's proxy forwards, path and query as the client sent them.
 	target := r.RequestURI
+	if len(target) > rewrite.MaxRequestTarget {
+		serveMain(m, w, r) // the lanes' regexps would scan all of it: refused there, or passed
+		return
+	}
 	if mapped := m.pullLane.ReplaceAllString(target, m.pullTemplate); mapped != target {
 		servePullLane(m, w, r, target, mapped)
 		return
@@ -300,6 +297,10 @@ func serveOther(m *Mirror, w http.ResponseWriter, r *http.Request) {
 }
 
 func serveRegistry(m *Mirror, w http.ResponseWriter, r *http.Request, path string) {
+	if len(r.RequestURI) > rewrite.MaxRequestTarget {
+		writeError(w, rewrite.TargetTooLong())
+		return
+	}
 	u := r.URL
 	mapped := rewrite.MapPull(m.projects, path, u.RawPath, u.RawQuery)
 	if mapped == "" || m.readOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -340,6 +341,10 @@ func prepareList(rw *responseWriter) {
 }
 
 func serveToken(m *Mirror, w http.ResponseWriter, r *http.Request) {
+	if len(r.RequestURI) > rewrite.MaxRequestTarget {
+		writeError(w, rewrite.TargetTooLong())
+		return
+	}
 	if r.Method == http.MethodGet {
 		if query := rewrite.MapTokenPull(m.projects, r.URL.RawQuery); query != "" {
 			u := r.URL
@@ -383,13 +388,13 @@ func mapTokenForm(r *http.Request, target *rewrite.Target) *rewrite.Error {
 		return &rewrite.Error{Status: http.StatusUnsupportedMediaType, Code: "UNSUPPORTED",
 			Message: "unsupported token request", Detail: "a POST token request must be application/x-www-form-urlencoded"}
 	}
-	form, err := io.ReadAll(io.LimitReader(r.Body, maxTokenForm+1))
+	form, err := io.ReadAll(io.LimitReader(r.Body, rewrite.MaxTokenForm+1))
 	_ = r.Body.Close()
 	if err != nil {
 		return rewrite.BadRequest("reading the token form: " + err.Error())
 	}
-	if len(form) > maxTokenForm {
-		return rewrite.TooLarge("the token form is limited to " + strconv.Itoa(maxTokenForm) + " bytes")
+	if len(form) > rewrite.MaxTokenForm {
+		return rewrite.TooLarge("the token form is limited to " + strconv.Itoa(rewrite.MaxTokenForm) + " bytes")
 	}
 	mapped, e := rewrite.MapTokenForm(string(form), target)
 	if e != nil {

@@ -182,7 +182,7 @@ func recordBody(w *responseWriter) {
 // valid one).
 func isErrorDocument(h http.Header) bool {
 	length, kind := h["Content-Length"], h["Content-Type"]
-	return len(length) == 1 && len(length[0]) <= maxErrorBodyDigits && len(kind) == 1 && strings.HasPrefix(kind[0], "application/json")
+	return len(length) == 1 && len(length[0]) <= rewrite.MaxErrorBodyDigits && len(kind) == 1 && strings.HasPrefix(kind[0], "application/json")
 }
 
 // finishLaneError sends the error document of a pull lane's 401 with the client's names.
@@ -221,7 +221,7 @@ func (b *bodyWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if b.buffering {
-		if len(b.buf)+len(p) <= maxRewrittenBody {
+		if len(b.buf)+len(p) <= rewrite.MaxRewrittenBody {
 			b.buf = append(b.buf, p...)
 			return len(p), nil
 		}
@@ -264,10 +264,6 @@ func bufferDocument(w *responseWriter, h http.Header, code int) bool {
 	}
 	return code >= http.StatusBadRequest && w.x.MappedName != "" && w.r.Method != http.MethodHead && isErrorDocument(h)
 }
-
-// maxErrorBodyDigits bounds the registry error documents buffered to put the client's names back:
-// under 100 kB.
-const maxErrorBodyDigits = 5
 
 // finish sends a held body once the upstream response is complete.
 func finish(w *responseWriter) {
