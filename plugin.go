@@ -322,6 +322,10 @@ func serveMapped(m *Mirror, w http.ResponseWriter, r *http.Request, path string)
 		writeError(w, err)
 		return
 	}
+	if rw.x.Route.Kind == rewrite.KindUpload && isFormBody(r) {
+		writeError(w, unsupportedMediaType("an upload's body must not be a form: the registry would read mount, from, digest and _state from it"))
+		return
+	}
 	if rw.x.Route.Kind != rewrite.KindManifest && rw.x.Route.Kind != rewrite.KindBlob {
 		prepareList(rw)
 	}
@@ -381,12 +385,39 @@ func serveTokenRequest(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	m.next.ServeHTTP(w, r)
 }
 
+// isFormBody says whether the registry behind Harbor would read form values from the request's
+// body: Go's Request.FormValue, which distribution's upload handler uses for mount, from, digest
+// and _state, parses the body of a POST, PUT or PATCH of these media types, and its values win
+// over the query's, which the plugin maps and Harbor's permission check reads. Go takes the media
+// type even when its parameters are malformed, and so does this check, on every Content-Type.
+func isFormBody(r *http.Request) bool {
+	if r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch {
+		return false
+	}
+	for _, v := range r.Header["Content-Type"] {
+		mediaType, _, _ := mime.ParseMediaType(v)
+		if mediaType == "application/x-www-form-urlencoded" || mediaType == "multipart/form-data" {
+			return true
+		}
+	}
+	return false
+}
+
+func unsupportedMediaType(detail string) *rewrite.Error {
+	return &rewrite.Error{Status: http.StatusUnsupportedMediaType, Code: "UNSUPPORTED", Message: "unsupported media type", Detail: detail}
+}
+
 // mapTokenForm maps the scopes of an OAuth2 token request body (RFC 6749 form).
 func mapTokenForm(r *http.Request, target *rewrite.Target) *rewrite.Error {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "application/x-www-form-urlencoded" {
-		return &rewrite.Error{Status: http.StatusUnsupportedMediaType, Code: "UNSUPPORTED",
-			Message: "unsupported token request", Detail: "a POST token request must be application/x-www-form-urlencoded"}
+		return unsupportedMediaType("a POST token request must be application/x-www-form-urlencoded")
+	}
+	for _, coding := range r.Header["Content-Encoding"] {
+		if !strings.EqualFold(strings.TrimSpace(coding), "identity") {
+			// The plugin maps the form's scopes as it reads them; an encoded form would pass unmapped.
+			return unsupportedMediaType("a POST token request must not be content-encoded")
+		}
 	}
 	form, err := io.ReadAll(io.LimitReader(r.Body, rewrite.MaxTokenForm+1))
 	_ = r.Body.Close()
