@@ -1,6 +1,8 @@
 package harbormirror
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -47,6 +49,8 @@ type bodyWriter struct {
 	flusher             http.Flusher
 	status              int
 	buf                 []byte
+	// mustRewrite: a buffered document that cannot be passed as it is (see writeHeader).
+	mustRewrite bool
 	// record holds the error document of a pull lane's 401 (see laneChallenge).
 	record *httptest.ResponseRecorder
 }
@@ -103,16 +107,15 @@ func writeHeader(w *responseWriter, code int) {
 	}
 	h := w.out.Header()
 	if err := rewriteHeaders(w, h, code); err != nil {
-		takeBody(w).refused = true
-		for k := range h {
-			delete(h, k) // the answer is the plugin's now: none of Harbor's headers stay
-		}
-		writeError(w.out, err)
+		refuse(w, err)
 		return
 	}
 	if bufferDocument(w, h, code) {
 		body := takeBody(w)
 		body.buffering, body.status = true, code
+		// An encoded document, or a _catalog, that cannot be held is refused rather than passed:
+		// it would name the project (or other projects) as Harbor does.
+		body.mustRewrite = h["Content-Encoding"] != nil || w.x.Route.Kind == rewrite.KindCatalog
 		return
 	}
 	if _, sized := h["Content-Length"]; !sized {
@@ -123,6 +126,20 @@ func writeHeader(w *responseWriter, code int) {
 	w.out.WriteHeader(code)
 }
 
+// refuse answers with the plugin's error in place of Harbor's answer, whose headers and body are
+// dropped.
+func refuse(w *responseWriter, err *rewrite.Error) {
+	body := takeBody(w)
+	body.refused = true
+	body.buffering = false
+	body.buf = nil
+	h := w.out.Header()
+	for k := range h {
+		delete(h, k) // the answer is the plugin's now: none of Harbor's headers stay
+	}
+	writeError(w.out, err)
+}
+
 // laneChallenge answers Harbor's 401 to a request of the pull lane when the challenge has
 // Harbor's own shape and the Host can be an origin; otherwise it changes nothing and returns
 // false, and the general rules answer. Kept apart from the general rules, and small: under Yaegi
@@ -130,8 +147,8 @@ func writeHeader(w *responseWriter, code int) {
 func laneChallenge(w *responseWriter, m *Mirror, r *http.Request) bool {
 	h := w.out.Header()
 	challenges := h["Www-Authenticate"]
-	if len(challenges) != 1 {
-		return false
+	if len(challenges) != 1 || h["Content-Encoding"] != nil {
+		return false // an encoded error document takes the general rules, which decode it
 	}
 	template := laneChallengeTemplate(w, m, r)
 	if template == "" {
@@ -177,12 +194,18 @@ func recordBody(w *responseWriter) {
 	w.ResponseWriter = record
 }
 
-// isErrorDocument says whether a response's body is a registry error small enough to hold: JSON,
-// with a Content-Length of at most five digits (Go's client, in Traefik's proxy, passes on only a
-// valid one).
+// isErrorDocument says whether a response's body is a registry error small enough to hold: JSON
+// (in any case) or untyped, with a Content-Length of at most five digits (Go's client, in
+// Traefik's proxy, passes on only a valid one).
 func isErrorDocument(h http.Header) bool {
 	length, kind := h["Content-Length"], h["Content-Type"]
-	return len(length) == 1 && len(length[0]) <= rewrite.MaxErrorBodyDigits && len(kind) == 1 && strings.HasPrefix(kind[0], "application/json")
+	return len(length) == 1 && len(length[0]) <= rewrite.MaxErrorBodyDigits &&
+		(kind == nil || len(kind) == 1 && (strings.HasPrefix(kind[0], "application/json") || isJSONType(kind[0])))
+}
+
+// isJSONType is the media type application/json in any case, as media types are compared.
+func isJSONType(contentType string) bool {
+	return len(contentType) >= len("application/json") && strings.EqualFold(contentType[:len("application/json")], "application/json")
 }
 
 // finishLaneError sends the error document of a pull lane's 401 with the client's names.
@@ -225,6 +248,10 @@ func (b *bodyWriter) Write(p []byte) (int, error) {
 			b.buf = append(b.buf, p...)
 			return len(p), nil
 		}
+		if b.mustRewrite {
+			refuse(b.w, documentRefused("over "+strconv.Itoa(rewrite.MaxRewrittenBody)+" bytes"))
+			return len(p), nil
+		}
 		if err := streamUnchanged(b); err != nil {
 			return 0, err
 		}
@@ -256,13 +283,16 @@ func streamUnchanged(b *bodyWriter) error {
 	return err
 }
 
-// bufferDocument says whether the body is a JSON document to rewrite: a 200 tags/list or
-// _catalog, or a registry error small enough to hold that names the mapped repository.
+// bufferDocument says whether the body is a document to rewrite: a 200 tags/list or _catalog,
+// whatever its Content-Type says (a _catalog without one must still be filtered), or a registry
+// error that names the mapped repository, small enough to hold or encoded (finishDocument decodes
+// it within bounds).
 func bufferDocument(w *responseWriter, h http.Header, code int) bool {
 	if code == http.StatusOK {
-		return w.document && strings.HasPrefix(h.Get("Content-Type"), "application/json")
+		return w.document
 	}
-	return code >= http.StatusBadRequest && w.x.MappedName != "" && w.r.Method != http.MethodHead && isErrorDocument(h)
+	return code >= http.StatusBadRequest && w.x.MappedName != "" && w.r.Method != http.MethodHead &&
+		(isErrorDocument(h) || h["Content-Encoding"] != nil)
 }
 
 // finish sends a held body once the upstream response is complete.
@@ -274,21 +304,69 @@ func finish(w *responseWriter) {
 	}
 }
 
-// finishDocument sends a buffered document with the client's names.
+// finishDocument sends a buffered document with the client's names, decoded if it was encoded;
+// one it cannot decode or rewrite is refused.
 func finishDocument(w *responseWriter) {
 	b := w.body
-	body := b.buf
+	body, err := decodeDocument(w.out.Header(), b.buf)
+	if err != nil {
+		refuse(w, err)
+		return
+	}
+	ok := true
 	switch {
 	case b.status != http.StatusOK:
 		body = rewrite.ErrorBody(body, &w.x)
 	case w.x.Route.Kind == rewrite.KindTags:
-		body, _ = rewrite.TagsBody(body, w.x.Route.Name)
+		body, ok = rewrite.TagsBody(body, w.x.Route.Name)
+		// One without a name passes, as long as it does not name the project either.
+		ok = ok || !bytes.Contains(body, []byte(w.x.Target.Project+"/"))
 	case w.x.Route.Kind == rewrite.KindCatalog:
-		body, _ = rewrite.CatalogBody(body, w.x.Target)
+		body, ok = rewrite.CatalogBody(body, w.x.Target)
+	}
+	if !ok {
+		refuse(w, documentRefused("not the JSON document of its endpoint"))
+		return
 	}
 	w.out.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.out.WriteHeader(b.status)
 	_, _ = w.out.Write(body)
+}
+
+// decodeDocument undoes a document's Content-Encoding: gzip within MaxRewrittenBody; any other
+// coding, a corrupt stream or a larger document is an error.
+func decodeDocument(h http.Header, buf []byte) ([]byte, *rewrite.Error) {
+	codings := h["Content-Encoding"]
+	if codings == nil {
+		return buf, nil
+	}
+	coding := strings.ToLower(strings.TrimSpace(strings.Join(codings, ",")))
+	switch coding {
+	case "", "identity":
+		h.Del("Content-Encoding")
+		return buf, nil
+	case "gzip", "x-gzip":
+	default:
+		return nil, documentRefused("Content-Encoding " + coding)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(buf))
+	if err != nil {
+		return nil, documentRefused("gzip: " + err.Error())
+	}
+	decoded, err := io.ReadAll(io.LimitReader(zr, rewrite.MaxRewrittenBody+1))
+	if err != nil {
+		return nil, documentRefused("gzip: " + err.Error())
+	}
+	if len(decoded) > rewrite.MaxRewrittenBody {
+		return nil, documentRefused("decodes to over " + strconv.Itoa(rewrite.MaxRewrittenBody) + " bytes")
+	}
+	h.Del("Content-Encoding")
+	return decoded, nil
+}
+
+// documentRefused answers in place of a document of Harbor's that the plugin cannot rewrite.
+func documentRefused(detail string) *rewrite.Error {
+	return &rewrite.Error{Status: http.StatusBadGateway, Code: "UNKNOWN", Message: "the registry's answer cannot be rewritten for this mirror", Detail: detail}
 }
 
 // rewriteHeaders applies the response rules to the headers that can carry Harbor's names or
