@@ -185,23 +185,29 @@ func flattenInto(out map[string]string, prefix string, raw map[string]interface{
 	return nil
 }
 
+// maxLaneTarget is rewrite.MaxRequestTarget as a constant of this package: under Yaegi a
+// constant of another package costs a pull one allocation more.
+const maxLaneTarget = rewrite.MaxRequestTarget
+
 // ServeHTTP tries the lanes first. The code below is shaped for Yaegi: every local and every
 // intermediate value of a function is allocated on each call, whether its branch runs or not,
 // so each function holds only what its own request needs.
 func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// RequestURI is what Traefik's proxy forwards, path and query as the client sent them.
 	target := r.RequestURI
-	if len(target) > rewrite.MaxRequestTarget {
-		serveMain(m, w, r) // the lanes' regexps would scan all of it: refused there, or passed
-		return
-	}
-	if mapped := m.pullLane.ReplaceAllString(target, m.pullTemplate); mapped != target {
-		servePullLane(m, w, r, target, mapped)
-		return
-	}
-	if mapped := m.tokenLane.ReplaceAllString(target, m.tokenTemplate); mapped != target {
-		serveTokenLane(m, w, r, mapped)
-		return
+	// A longer target skips the lanes, whose regexps would scan all of it (tens of milliseconds
+	// for a name near Traefik's 1 MiB limit): serveMain refuses it on the mirror's paths. One
+	// condition around the lanes and one serveMain call: a second call would cost a pull two
+	// allocations under Yaegi.
+	if len(target) <= maxLaneTarget {
+		if mapped := m.pullLane.ReplaceAllString(target, m.pullTemplate); mapped != target {
+			servePullLane(m, w, r, target, mapped)
+			return
+		}
+		if mapped := m.tokenLane.ReplaceAllString(target, m.tokenTemplate); mapped != target {
+			serveTokenLane(m, w, r, mapped)
+			return
+		}
 	}
 	serveMain(m, w, r)
 }

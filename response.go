@@ -147,8 +147,8 @@ func refuse(w *responseWriter, err *rewrite.Error) {
 func laneChallenge(w *responseWriter, m *Mirror, r *http.Request) bool {
 	h := w.out.Header()
 	challenges := h["Www-Authenticate"]
-	if len(challenges) != 1 || h["Content-Encoding"] != nil {
-		return false // an encoded error document takes the general rules, which decode it
+	if len(challenges) != 1 {
+		return false
 	}
 	template := laneChallengeTemplate(w, m, r)
 	if template == "" {
@@ -163,8 +163,21 @@ func laneChallenge(w *responseWriter, m *Mirror, r *http.Request) bool {
 		recordBody(w)
 		return true
 	}
-	w.out.WriteHeader(http.StatusUnauthorized)
+	laneOtherBody(w, h, r)
 	return true
+}
+
+// laneOtherBody answers a pull lane's 401 whose body is not in the shape of Harbor's error
+// document: one that may still name the project (encoded, untyped, JSON in another case) is held
+// and rewritten by the general rules (finishDocument), anything else passes.
+func laneOtherBody(w *responseWriter, h http.Header, r *http.Request) {
+	if r.Method != http.MethodHead && isOtherErrorDocument(h) {
+		fillExchange(w)
+		body := takeBody(w)
+		body.buffering, body.status, body.mustRewrite = true, http.StatusUnauthorized, true
+		return
+	}
+	w.out.WriteHeader(http.StatusUnauthorized)
 }
 
 // laneChallengeTemplate is the replacement of Harbor's challenge: the realm is the mirror's token
@@ -194,13 +207,24 @@ func recordBody(w *responseWriter) {
 	w.ResponseWriter = record
 }
 
-// isErrorDocument says whether a response's body is a registry error small enough to hold: JSON
-// (in any case) or untyped, with a Content-Length of at most five digits (Go's client, in
-// Traefik's proxy, passes on only a valid one).
+// isErrorDocument says whether a response's body is a registry error in the shape Harbor sends,
+// small enough to hold: JSON, not encoded, with a Content-Length of at most five digits (Go's
+// client, in Traefik's proxy, passes on only a valid one).
 func isErrorDocument(h http.Header) bool {
 	length, kind := h["Content-Length"], h["Content-Type"]
-	return len(length) == 1 && len(length[0]) <= rewrite.MaxErrorBodyDigits &&
-		(kind == nil || len(kind) == 1 && (strings.HasPrefix(kind[0], "application/json") || isJSONType(kind[0])))
+	return len(length) == 1 && len(length[0]) <= rewrite.MaxErrorBodyDigits && len(kind) == 1 &&
+		strings.HasPrefix(kind[0], "application/json") && h["Content-Encoding"] == nil
+}
+
+// isOtherErrorDocument says whether an error body in another shape may name the project and is
+// held too: encoded (decodeDocument decodes it within bounds or refuses it), or small and
+// untyped or JSON in another case.
+func isOtherErrorDocument(h http.Header) bool {
+	if h["Content-Encoding"] != nil {
+		return true
+	}
+	length, kind := h["Content-Length"], h["Content-Type"]
+	return len(length) == 1 && len(length[0]) <= rewrite.MaxErrorBodyDigits && (kind == nil || len(kind) == 1 && isJSONType(kind[0]))
 }
 
 // isJSONType is the media type application/json in any case, as media types are compared.
@@ -292,7 +316,7 @@ func bufferDocument(w *responseWriter, h http.Header, code int) bool {
 		return w.document
 	}
 	return code >= http.StatusBadRequest && w.x.MappedName != "" && w.r.Method != http.MethodHead &&
-		(isErrorDocument(h) || h["Content-Encoding"] != nil)
+		(isErrorDocument(h) || isOtherErrorDocument(h))
 }
 
 // finish sends a held body once the upstream response is complete.
