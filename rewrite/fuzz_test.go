@@ -212,10 +212,10 @@ func bearerRealms(value string) (realms []string, ok bool) {
 
 var (
 	// an auth-param, up to the end of its list item
-	fuzzParamRE = regexp.MustCompile(`^([!#$%&'*+.^_` + "`" + `|~0-9A-Za-z-]+)[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[!#$%&'*+.^_` + "`" + `|~0-9A-Za-z-]+)[ \t]*(?:,|$)`)
+	fuzzParamRE = regexp.MustCompile(`^([!#$%&'*+.^_` + "`" + `|~0-9A-Za-z-]+)[ \t]*=[ \t]*("(?:[^"\\]|\\(?s:.))*"|[!#$%&'*+.^_` + "`" + `|~0-9A-Za-z-]+)[ \t]*(?:,|$)`)
 	// an auth-scheme, with its token68 if it has one
 	fuzzSchemeRE   = regexp.MustCompile(`^([!#$%&'*+.^_` + "`" + `|~0-9A-Za-z-]+)(?:[ \t]+[A-Za-z0-9._~+/-]+=*[ \t]*(?:,|$)|[ \t]*(?:,|$)|[ \t]+)`)
-	fuzzUnescapeRE = regexp.MustCompile(`\\(.)`)
+	fuzzUnescapeRE = regexp.MustCompile(`\\((?s:.))`)
 )
 
 // FuzzURL: a rewritten Location is relative, on the public origin, or left exactly as it was.
