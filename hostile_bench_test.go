@@ -44,7 +44,19 @@ func hostileBenchRequests() map[string]hostileBenchRequest {
 		"UploadPathOfEscapes":  {method: "PATCH", target: "/v2/team/app/blobs/uploads/" + strings.Repeat("%41", nearMiB/3), status: 414},
 		"UploadStateAtBounds":  {method: "PUT", target: "/v2/team/app/blobs/uploads/u-1?digest=" + digest + "&_state=" + strings.Repeat("s", rewrite.MaxRequestTarget-200), status: 200},
 		"TokenScopeListAtOnce": {method: "GET", target: "/service/token?service=harbor-registry&" + scopeList(rewrite.MaxScopes), status: 200},
+		// 1 MiB of headers the plugin reads: Content-Type of an upload, Content-Encoding of a token form.
+		"UploadManyContentTypes": {method: "POST", target: "/v2/team/app/blobs/uploads/", header: http.Header{"Content-Type": manyValues("application/octet-stream", "text/plain")}, status: 200},
+		"TokenManyEncodings":     {method: "POST", target: "/service/token", body: "scope=repository%3Ax%3Apull", header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Content-Encoding": manyValues("identity", "identity")}, status: 415},
 	}
+}
+
+// manyValues is first, then copies of other, in about 1 MiB of header lines.
+func manyValues(first, other string) []string {
+	values := []string{first}
+	for n := 0; n < nearMiB/(len(other)+20); n++ {
+		values = append(values, other)
+	}
+	return values
 }
 
 func runHostileBenchmark(b *testing.B, build build, c hostileBenchRequest) {
