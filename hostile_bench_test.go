@@ -12,9 +12,10 @@ import (
 // hostileBenchRequest is a request near the bounds of issue #13's class 1: the most expensive ones
 // Traefik's default limits (1 MiB of request line and headers) let through to the plugin.
 type hostileBenchRequest struct {
-	method, target, body string
-	header               http.Header
-	status               int // the plugin's answer, or 200 when forwarded
+	method, target, body, host string
+	header                     http.Header
+	answer                     int // Harbor's status: 200, or 401 with Harbor's challenge
+	status                     int // the plugin's answer, or Harbor's when forwarded
 }
 
 // nearMiB is a request line just under Traefik's 1 MiB limit on the request line and headers.
@@ -34,6 +35,7 @@ func hostileBenchRequests() map[string]hostileBenchRequest {
 	return map[string]hostileBenchRequest{
 		"PullLongName":         {method: "GET", target: "/v2/" + strings.Repeat("a", nearMiB) + "/manifests/latest", status: 414},
 		"PullLongQuery":        {method: "GET", target: "/v2/library/hello/manifests/latest?ns=docker.io&pad=" + strings.Repeat("p", nearMiB), status: 414},
+		"Challenge401Host1MiB": {method: "GET", target: "/v2/library/hello/manifests/latest", host: strings.Repeat("a-", nearMiB/2) + "b", answer: 401, status: 400},
 		"PullLaneHeader1MiB":   {method: "GET", target: "/v2/library/hello/manifests/latest", header: http.Header{"X-Big": {strings.Repeat("h", nearMiB)}}, status: 200},
 		"TokenLongService":     {method: "GET", target: "/service/token?scope=repository%3Alibrary%2Fhello%3Apull&service=" + strings.Repeat("s", nearMiB), status: 414},
 		"TokenManyPairs":       {method: "GET", target: "/service/token?" + strings.Repeat("scope=&", nearMiB/7), status: 414},
@@ -62,6 +64,11 @@ func manyValues(first, other string) []string {
 func runHostileBenchmark(b *testing.B, build build, c hostileBenchRequest) {
 	handler, err := build(b, map[string]interface{}{"project": "hub"}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "0")
+		if c.answer == http.StatusUnauthorized {
+			w.Header().Set("Www-Authenticate", realmIn+`,scope="repository:hub/library/hello:pull"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
 		w.WriteHeader(http.StatusOK)
 	}))
 	if err != nil {
@@ -69,6 +76,9 @@ func runHostileBenchmark(b *testing.B, build build, c hostileBenchRequest) {
 	}
 	req := httptest.NewRequest(c.method, c.target, nil)
 	req.Host = "mirror.example.com"
+	if c.host != "" {
+		req.Host = c.host
+	}
 	for k, v := range c.header {
 		req.Header[k] = v
 	}

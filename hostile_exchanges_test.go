@@ -92,6 +92,15 @@ var hostileExchanges = []exchange{
 		method: "PUT", target: "/v2/team/app/blobs/uploads/u-1?_state=" + strings.Repeat("s", 4<<10) + "&digest=" + digest,
 		forwarded: "/v2/hub/team/app/blobs/uploads/u-1?_state=" + strings.Repeat("s", 4<<10) + "&digest=" + digest, status: 200},
 
+	{name: "bounds: a Host longer than a DNS name is not echoed into a realm",
+		method: "GET", target: "/v2/library/hello/manifests/latest", host: strings.Repeat("a.", 129) + "bc",
+		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {realmIn + `,scope="repository:hub/library/hello:pull"`}},
+		forwarded: "/v2/hub/library/hello/manifests/latest", status: 400, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
+	{name: "bounds: a Host of a DNS name's length and a port is echoed",
+		method: "GET", target: "/v2/", host: strings.Repeat("a.", 126) + "b:65535",
+		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {realmIn}},
+		forwarded: "/v2/", status: 401, header2: map[string]string{"Www-Authenticate": `Bearer realm="http://` + strings.Repeat("a.", 126) + `b:65535/service/token",service="harbor-registry"`}},
+
 	// Class 2: the registry reads mount, from, digest and _state with FormValue, so from a form body
 	// too (before the query); Harbor's permission check reads only the query.
 	{name: "form body: upload POST with from= in a urlencoded body",

@@ -180,13 +180,16 @@ func laneOtherBody(w *responseWriter, h http.Header, r *http.Request) {
 	w.out.WriteHeader(http.StatusUnauthorized)
 }
 
+// maxLaneHost is rewrite.MaxHostLength as a constant of this package (see maxLaneTarget).
+const maxLaneHost = rewrite.MaxHostLength
+
 // laneChallengeTemplate is the replacement of Harbor's challenge: the realm is the mirror's token
 // endpoint with the lane's only query, ?ns=<registry>, which is the target's realm query. It is ""
 // when the Host cannot be an origin (the general rules then answer 400).
 func laneChallengeTemplate(w *responseWriter, m *Mirror, r *http.Request) string {
 	origin := m.publicOrigin
 	if origin == "" {
-		if !m.hostLane.MatchString(r.Host) {
+		if len(r.Host) > maxLaneHost || !m.hostLane.MatchString(r.Host) {
 			return ""
 		}
 		origin = requestScheme(r) + "://" + r.Host
