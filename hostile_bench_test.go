@@ -1,6 +1,7 @@
 package harbormirror
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -33,19 +34,20 @@ func hostileBenchRequests() map[string]hostileBenchRequest {
 	catalog := "/v2/_catalog?n=1" + strings.Repeat("&%6C%61%73%74=x", rewrite.MaxQueryParams-2)
 	catalog += "&pad=" + strings.Repeat("p", rewrite.MaxRequestTarget-len(catalog)-len("&pad=")-len("&last=hub%2F"))
 	return map[string]hostileBenchRequest{
-		"PullLongName":         {method: "GET", target: "/v2/" + strings.Repeat("a", nearMiB) + "/manifests/latest", status: 414},
-		"PullLongQuery":        {method: "GET", target: "/v2/library/hello/manifests/latest?ns=docker.io&pad=" + strings.Repeat("p", nearMiB), status: 414},
-		"Challenge401Host1MiB": {method: "GET", target: "/v2/library/hello/manifests/latest", host: strings.Repeat("a-", nearMiB/2) + "b", answer: 401, status: 400},
-		"PullLaneHeader1MiB":   {method: "GET", target: "/v2/library/hello/manifests/latest", header: http.Header{"X-Big": {strings.Repeat("h", nearMiB)}}, status: 200},
-		"TokenLongService":     {method: "GET", target: "/service/token?scope=repository%3Alibrary%2Fhello%3Apull&service=" + strings.Repeat("s", nearMiB), status: 414},
-		"TokenManyPairs":       {method: "GET", target: "/service/token?" + strings.Repeat("scope=&", nearMiB/7), status: 414},
-		"TokenGETAtBounds":     {method: "GET", target: tokenGET, status: 200},
-		"TokenPOSTAtBounds":    {method: "POST", target: "/service/token", body: tokenForm, header: form, status: 200},
-		"CatalogEscapedKeys":   {method: "GET", target: "/v2/_catalog?" + strings.Repeat("%6C%61%73%74=x&", nearMiB/15), status: 414},
-		"CatalogAtBounds":      {method: "GET", target: catalog, status: 200},
-		"UploadPathOfEscapes":  {method: "PATCH", target: "/v2/team/app/blobs/uploads/" + strings.Repeat("%41", nearMiB/3), status: 414},
-		"UploadStateAtBounds":  {method: "PUT", target: "/v2/team/app/blobs/uploads/u-1?digest=" + digest + "&_state=" + strings.Repeat("s", rewrite.MaxRequestTarget-200), status: 200},
-		"TokenScopeListAtOnce": {method: "GET", target: "/service/token?service=harbor-registry&" + scopeList(rewrite.MaxScopes), status: 200},
+		"PullLongName":          {method: "GET", target: "/v2/" + strings.Repeat("a", nearMiB) + "/manifests/latest", status: 414},
+		"PullLongQuery":         {method: "GET", target: "/v2/library/hello/manifests/latest?ns=docker.io&pad=" + strings.Repeat("p", nearMiB), status: 414},
+		"Challenge401Host1MiB":  {method: "GET", target: "/v2/library/hello/manifests/latest", host: strings.Repeat("a-", nearMiB/2) + "b", answer: 401, status: 400},
+		"PullLaneHeader1MiB":    {method: "GET", target: "/v2/library/hello/manifests/latest", header: http.Header{"X-Big": {strings.Repeat("h", nearMiB)}}, status: 200},
+		"TokenLongService":      {method: "GET", target: "/service/token?scope=repository%3Alibrary%2Fhello%3Apull&service=" + strings.Repeat("s", nearMiB), status: 414},
+		"TokenManyPairs":        {method: "GET", target: "/service/token?" + strings.Repeat("scope=&", nearMiB/7), status: 414},
+		"TokenGETAtBounds":      {method: "GET", target: tokenGET, status: 200},
+		"TokenPOSTAtBounds":     {method: "POST", target: "/service/token", body: tokenForm, header: form, status: 200},
+		"CatalogEscapedKeys":    {method: "GET", target: "/v2/_catalog?" + strings.Repeat("%6C%61%73%74=x&", nearMiB/15), status: 414},
+		"CatalogAtBounds":       {method: "GET", target: catalog, status: 200},
+		"UploadPathOfEscapes":   {method: "PATCH", target: "/v2/team/app/blobs/uploads/" + strings.Repeat("%41", nearMiB/3), status: 414},
+		"UploadEscapesAtBounds": {method: "PATCH", target: "/v2/team/app/blobs/uploads/" + strings.Repeat("%41", (rewrite.MaxRequestTarget-100)/6), status: 404},
+		"UploadStateAtBounds":   {method: "PUT", target: "/v2/team/app/blobs/uploads/u-1?digest=" + digest + "&_state=" + strings.Repeat("s", rewrite.MaxRequestTarget-200), status: 200},
+		"TokenScopeListAtOnce":  {method: "GET", target: "/service/token?service=harbor-registry&" + scopeList(rewrite.MaxScopes), status: 200},
 		// 1 MiB of headers the plugin reads: Content-Type of an upload, Content-Encoding of a token form.
 		"UploadManyContentTypes": {method: "POST", target: "/v2/team/app/blobs/uploads/", header: http.Header{"Content-Type": manyValues("application/octet-stream", "text/plain")}, status: 200},
 		"TokenManyEncodings":     {method: "POST", target: "/service/token", body: "scope=repository%3Ax%3Apull", header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Content-Encoding": manyValues("identity", "identity")}, status: 415},
@@ -63,6 +65,11 @@ func manyValues(first, other string) []string {
 
 func runHostileBenchmark(b *testing.B, build build, c hostileBenchRequest) {
 	handler, err := build(b, map[string]interface{}{"project": "hub"}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/_catalog" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"repositories":["hub/library/hello","other/x"]}`)
+			return
+		}
 		w.Header().Set("Content-Length", "0")
 		if c.answer == http.StatusUnauthorized {
 			w.Header().Set("Www-Authenticate", realmIn+`,scope="repository:hub/library/hello:pull"`)

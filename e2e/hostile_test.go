@@ -136,8 +136,8 @@ func hostileTables() []hostileTable {
 func hostileDefaultCases() []hostileCase {
 	name243 := strings.Repeat("a", 255-len("hub/library/"))
 	tag128 := strings.Repeat("t", 128)
-	// The bounds of rewrite/limits.go: 64 scopes, 128 query pairs, 8 KiB of path and query.
-	const maxScopes, maxQueryParams, maxRequestTarget = 64, 128, 8 << 10
+	// The bounds of rewrite/limits.go: 32 scopes, 64 query pairs, 8 KiB of path and query.
+	const maxScopes, maxQueryParams, maxRequestTarget = 32, 64, 8 << 10
 	scopePairs := func(n int) string {
 		var pairs []string
 		for i := range n {
@@ -282,16 +282,16 @@ func hostileDefaultCases() []hostileCase {
 		{name: "scope with ns twice", target: hostileToken + "ns=docker.io&ns=ghcr.io&scope=repository:team/x:pull", status: 200, layer: hostileByHarbor,
 			forward: hostileToken + "scope=repository%3Ahub%2Fteam%2Fx%3Apull"},
 		// Bounded work per request: refused before any per-parameter work.
-		{name: "64 scope parameters", target: hostileToken + scopePairs(maxScopes), status: 200, layer: hostileByHarbor, check: hostileScopeCount(maxScopes)},
-		{name: "64 scopes in one parameter", target: hostileToken + scopeList(maxScopes, "+"), status: 200, layer: hostileByHarbor, check: hostileScopeCount(maxScopes)},
-		{name: "65 scope parameters", target: hostileToken + scopePairs(maxScopes+1), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
-		{name: "65 scopes in one parameter", target: hostileToken + scopeList(maxScopes+1, "+"), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
-		{name: "65 scopes separated by %20", target: hostileToken + scopeList(maxScopes+1, "%20"), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
-		{name: "65 scopes over two parameters with an encoded key", target: hostileToken + scopeList(maxScopes, "+") + "&sc%6Fpe=repository:team/x:pull", status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "32 scope parameters", target: hostileToken + scopePairs(maxScopes), status: 200, layer: hostileByHarbor, check: hostileScopeCount(maxScopes)},
+		{name: "32 scopes in one parameter", target: hostileToken + scopeList(maxScopes, "+"), status: 200, layer: hostileByHarbor, check: hostileScopeCount(maxScopes)},
+		{name: "33 scope parameters", target: hostileToken + scopePairs(maxScopes+1), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "33 scopes in one parameter", target: hostileToken + scopeList(maxScopes+1, "+"), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "33 scopes separated by %20", target: hostileToken + scopeList(maxScopes+1, "%20"), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "33 scopes over two parameters with an encoded key", target: hostileToken + scopeList(maxScopes, "+") + "&sc%6Fpe=repository:team/x:pull", status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
 		{name: "1000 scope parameters", target: hostileToken + scopePairs(1000), status: 414, layer: hostileByPlugin, code: "UNSUPPORTED"},
 		{name: "3000 scopes in one parameter", target: hostileToken + scopeList(3000, "+"), status: 414, layer: hostileByPlugin, code: "UNSUPPORTED"},
-		{name: "129 query pairs on a token request", target: hostileToken + "scope=repository:team/x:pull" + strings.Repeat("&a=b", maxQueryParams-1), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
-		{name: "129 query pairs on a catalog page", target: "/v2/_catalog?n=1" + strings.Repeat("&l%61st=team/x", maxQueryParams), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "65 query pairs on a token request", target: hostileToken + "scope=repository:team/x:pull" + strings.Repeat("&a=b", maxQueryParams-1), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "65 query pairs on a catalog page", target: "/v2/_catalog?n=1" + strings.Repeat("&l%61st=team/x", maxQueryParams), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
 		{name: "token target of 8 KiB + 1", target: hostileToken + "scope=repository:team/x:pull&pad=" + strings.Repeat("p", maxRequestTarget+1-len(hostileToken+"scope=repository:team/x:pull&pad=")), status: 414, layer: hostileByPlugin, code: "UNSUPPORTED"},
 		{name: "pull target of 8 KiB + 1", target: "/v2/library/hello/manifests/latest?ns=docker.io&pad=" + strings.Repeat("p", maxRequestTarget), status: 414, layer: hostileByPlugin, code: "UNSUPPORTED"},
 		{name: "pull name of 900 KiB", target: "/v2/" + strings.Repeat("a/", 450<<10) + "b/manifests/latest", status: 414, layer: hostileByPlugin, code: "UNSUPPORTED"},
@@ -325,7 +325,7 @@ func hostileDefaultCases() []hostileCase {
 		{name: "token DELETE", method: "DELETE", target: "/service/token", status: 405, layer: hostileByPlugin, code: "UNSUPPORTED"},
 		{name: "token POST gzip-encoded", method: "POST", target: "/service/token", header: append([]string{"Content-Encoding: gzip"}, formHeader...),
 			body: hostileGzip("service=harbor-registry&scope=repository%3Ateam%2Fx%3Apull"), status: 415, layer: hostileByPlugin, code: "UNSUPPORTED"},
-		{name: "token POST 65 scopes", method: "POST", target: "/service/token", header: formHeader,
+		{name: "token POST 33 scopes", method: "POST", target: "/service/token", header: formHeader,
 			body: form("grant_type=password", "service=harbor-registry", strings.ReplaceAll(scopeList(maxScopes+1, "+"), ":", "%3A")), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
 
 		// Parameters the registry reads from a form body (mount, from, digest, _state) win over the

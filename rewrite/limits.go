@@ -12,10 +12,10 @@ const (
 	MaxRequestTarget = 8 << 10
 	// MaxQueryParams bounds the key=value pairs of a query or of a token form: 400 beyond. Room
 	// for MaxScopes scope parameters and the others of a token request.
-	MaxQueryParams = 128
+	MaxQueryParams = 64
 	// MaxScopes bounds the scopes of one token request, over all its scope parameters, each of
 	// which may hold several separated by spaces: 400 beyond.
-	MaxScopes = 64
+	MaxScopes = 32
 	// MaxHostLength bounds a Host header echoed into a realm or a URL: a DNS name (253) and a
 	// port. A longer one is refused like any Host that cannot be a URL host (400), before the
 	// host grammar's regexp, which would take tens of milliseconds over Traefik's 1 MiB.

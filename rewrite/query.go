@@ -122,7 +122,7 @@ func CheckQuery(rawQuery string) *Error {
 	return nil
 }
 
-// checkScopeCount refuses a token query or form that asks for more than MaxScopes scopes, over
+// checkScopeCount refuses a token form that asks for more than MaxScopes scopes, over
 // all its scope parameters, before any of them is decoded and mapped. A scope parameter holds one
 // scope more than it has spaces ("+", "%20" or, in a form, " "). Its loop is bounded by CheckQuery.
 func checkScopeCount(rawQuery string) *Error {
@@ -132,13 +132,23 @@ func checkScopeCount(rawQuery string) *Error {
 	n := 0
 	for _, pair := range strings.Split(rawQuery, "&") {
 		if key, value := splitPair(pair); key == "scope" {
-			n += 1 + strings.Count(value, "+") + strings.Count(value, "%20") + strings.Count(value, " ")
+			n += scopesIn(value)
 		}
 	}
 	if n > MaxScopes {
-		return BadRequest("a token request is limited to " + strconv.Itoa(MaxScopes) + " scopes")
+		return tooManyScopes()
 	}
 	return nil
+}
+
+// scopesIn counts the scopes of a raw scope value: one more than its spaces ("+", "%20" or, in a
+// form, " "), counted by compiled calls.
+func scopesIn(rawValue string) int {
+	return 1 + strings.Count(rawValue, "+") + strings.Count(rawValue, "%20") + strings.Count(rawValue, " ")
+}
+
+func tooManyScopes() *Error {
+	return BadRequest("a token request is limited to " + strconv.Itoa(MaxScopes) + " scopes")
 }
 
 // mayHoldParam is a cheap pre-check: a key can only be present literally (with or without "=")

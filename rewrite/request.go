@@ -90,12 +90,10 @@ func MapTokenRequest(p *Projects, rawQuery string) (string, *Target, *Error) {
 	if err := CheckQuery(rawQuery); err != nil {
 		return "", nil, err
 	}
-	if err := checkScopeCount(rawQuery); err != nil {
-		return "", nil, err
-	}
 	pairs := strings.Split(rawQuery, "&")
 	var ns string
 	var scopes []int // indexes of the scope pairs
+	count := 0       // of the scopes they hold, checked before any is mapped
 	kept := pairs[:0]
 	for _, pair := range pairs {
 		switch key, value := splitPair(pair); key {
@@ -106,8 +104,12 @@ func MapTokenRequest(p *Projects, rawQuery string) (string, *Target, *Error) {
 			continue
 		case "scope":
 			scopes = append(scopes, len(kept))
+			count += scopesIn(value)
 		}
 		kept = append(kept, pair)
+	}
+	if count > MaxScopes {
+		return "", nil, tooManyScopes()
 	}
 	t, err := TargetFor(p, ns)
 	if err != nil {
