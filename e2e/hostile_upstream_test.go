@@ -111,8 +111,7 @@ func TestHostileUpstreamAnswers(t *testing.T) {
 		{name: "gzip error document of a pull's 401", target: "/v2/team/gz401/manifests/latest", status: 401, header: map[string]string{"Content-Encoding": ""},
 			body: `{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized to access repository: team/gz401, action: pull"}]}`},
 		{name: "brotli tags/list refused", target: "/v2/team/br/tags/list", status: 502, notInBody: []string{"hub/"}},
-		{name: "gzip catalog filtered", target: "/v2/_catalog", status: 200, header: map[string]string{"Content-Encoding": ""},
-			body: `{"repositories":["library/hello"]}`},
+		{name: "gzip catalog refused", target: "/v2/_catalog", status: 502, notInBody: []string{"hub/", "team/secret", "owner/app"}},
 	})
 }
 
@@ -122,7 +121,7 @@ func TestHostileUpstreamUntypedCatalog(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			answers := map[string]hostileAnswer{"/v2/_catalog": {status: 200, header: map[string][]string{"Content-Type": contentType}, body: catalog}}
 			runHostileUpstream(t, defaultSettings(), answers, []hostileUpstreamCase{
-				{name: "catalog filtered", target: "/v2/_catalog", status: 200, body: `{"repositories":["library/hello"]}`},
+				{name: "catalog filtered", target: "/v2/_catalog", status: 200, body: `{"repositories":["library/hello"]}` + "\n"},
 			})
 		})
 	}
