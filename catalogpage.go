@@ -52,7 +52,7 @@ func answerCatalog(held *heldResponse) {
 
 func catalogPage(m *Mirror, rw *responseWriter, held *heldResponse) ([]byte, string, *rewrite.Error) {
 	if held.over {
-		return nil, "", rewrite.CatalogTooLarge(maxRewrittenBody)
+		return nil, "", rewrite.CatalogTooLarge(rewrite.MaxRewrittenBody)
 	}
 	if encoding := held.header.Get("Content-Encoding"); encoding != "" && encoding != "identity" {
 		return nil, "", rewrite.CatalogEncoded(encoding)
@@ -73,7 +73,7 @@ func replay(rw *responseWriter, held *heldResponse) {
 	}
 }
 
-// heldResponse holds an answer of Harbor's, up to maxRewrittenBody of body, for the plugin to
+// heldResponse holds an answer of Harbor's, up to rewrite.MaxRewrittenBody of body, for the plugin to
 // answer from.
 type heldResponse struct {
 	header   http.Header
@@ -106,7 +106,7 @@ func (h *heldResponse) Write(p []byte) (int, error) {
 	if h.answered {
 		return len(p), nil
 	}
-	if len(h.body)+len(p) > maxRewrittenBody {
+	if len(h.body)+len(p) > rewrite.MaxRewrittenBody {
 		h.over = true
 		return len(p), nil
 	}
