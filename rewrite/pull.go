@@ -51,17 +51,27 @@ func MapPull(p *Projects, path, rawPath, rawQuery string) string {
 }
 
 // FillPull fills x for a request that MapPull mapped, as MapRequest would, from one regexp
-// match: the plugin needs x only for some responses, a 401 or an error.
+// match: the plugin needs x only for some responses, a 401 or an error. A request MapPull would
+// not map is filled in by MapRequest itself (x keeps what it got on a refusal): a miss must never
+// panic in the middle of a response.
 func FillPull(p *Projects, x *Exchange, path, rawQuery string) {
 	t := p.Default
 	if rawQuery != "" {
 		t = pullTarget(p, rawQuery)
 	}
-	prefix := t.prefix
+	single := false
 	m := pullRE.FindStringSubmatchIndex(path)
 	if m == nil {
-		prefix = t.singlePrefix
+		single = true
 		m = singlePullRE.FindStringSubmatchIndex(path)
+	}
+	if t == nil || m == nil {
+		_ = MapRequest(p, x, path, "", rawQuery)
+		return
+	}
+	prefix := t.prefix
+	if single {
+		prefix = t.singlePrefix
 	}
 	x.Route.Kind = KindBlob
 	if path[m[4]+1] == 'm' {
