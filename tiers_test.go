@@ -169,7 +169,8 @@ func compareTiers(t *testing.T, pair tierPair, method, target, body string, head
 const (
 	tierDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	// Harbor's challenge to a repository request, and its error documents.
-	harborChallenge    = `Bearer realm="http://mirror.example.com/service/token",service="harbor-registry",scope="repository:{name}:pull"`
+	harborScope        = `Bearer realm="http://mirror.example.com/service/token",service="harbor-registry",scope="repository:`
+	harborChallenge    = harborScope + `{name}:pull"`
 	harborUnauthorized = `{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized to access repository: {name}, action: pull: unauthorized to access repository: {name}, action: pull"}]}` + "\n"
 	harborDetail       = `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"repository","Class":"","Name":"{name}","Action":"pull"}]}]}` + "\n"
 	harborNotFound     = `{"errors":[{"code":"NOT_FOUND","message":"artifact {name}:latest not found"}]}` + "\n"
@@ -191,6 +192,12 @@ var harborAnswers = []harborAnswer{
 	{401, jsonHeader("Www-Authenticate", harborChallenge+`,error="invalid_token"`), harborDetail},
 	{401, jsonHeader("Www-Authenticate", `Bearer realm="http://mirror.example.com/service/token",service="harbor-registry"`), harborUnauthorized},
 	{401, jsonHeader("Www-Authenticate", `Basic realm="harbor"`), harborUnauthorized},
+	// challenges and documents naming other repositories, or several
+	{401, jsonHeader("Www-Authenticate", harborScope+`hub/other/x:pull,push"`), harborUnauthorized},
+	{401, jsonHeader("Www-Authenticate", harborScope+`ghcr/library/hello:pull"`), harborUnauthorized},
+	{401, jsonHeader("Www-Authenticate", harborScope+`{name}:pull repository:hub/b:pull"`), harborDetail},
+	{401, jsonHeader("Www-Authenticate", harborScope+`hub/:pull"`), harborUnauthorized},
+	{401, jsonHeader("Www-Authenticate", harborChallenge), `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"repository","Name":"{name}","Action":"pull"},{"Type":"repository","Name":"hub/other/base","Action":"pull"}]}]}`},
 	{403, jsonHeader(), `{"errors":[{"code":"DENIED","message":"{name}: pull denied"}]}`},
 	{404, jsonHeader(), harborNotFound},
 	{404, jsonHeader(), harborUnknown},
@@ -209,7 +216,7 @@ func tierRequests() []struct{ method, target, body string } {
 	add := func(method, target, body string) {
 		requests = append(requests, struct{ method, target, body string }{method, target, body})
 	}
-	for _, name := range []string{"library/hello", "hello", "owner/app", long(250), long(251), long(252)} {
+	for _, name := range []string{"library/hello", "hello", "owner/app", "hub/x", "hub/hub/x", "a/b/c/d", long(250), long(251), long(252)} {
 		for _, query := range []string{"", "?ns=docker.io", "?ns=mirror.gcr.io", "?ns=ghcr.io", "?ns=quay.io", "?ns=docker.io&x=1"} {
 			// dockerd, podman, skopeo, ggcr, containerd with its ns
 			add("HEAD", "/v2/"+name+"/manifests/latest"+query, "")

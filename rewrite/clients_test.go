@@ -156,6 +156,15 @@ func exchangeFor() *Exchange {
 	return &Exchange{Origin: "https://mirror.example.com", RequestHost: "mirror.example.com", RealmPath: "/service/token"}
 }
 
+// mapPath is the exchange MapRequest gives a path that must map.
+func mapPath(t *testing.T, p *Projects, path string) *Exchange {
+	x := exchangeFor()
+	if err := MapRequest(p, x, path, "", ""); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return x
+}
+
 func joinQuery(path, query string) string {
 	if query == "" {
 		return path

@@ -12,7 +12,7 @@ import (
 // included): Yaegi interprets the plugin, and there a single ReplaceAllString costs less than the
 // few statements it replaces. Anything a lane does not match takes the other paths (MapPull and
 // MapTokenPull, then MapRequest and MapTokenRequest); the full mapping maps whatever a lane
-// matches to the same target (the tests and FuzzLanes check it).
+// matches to the same target (TestTiersAgree and FuzzTiers check it at the plugin boundary).
 type Lanes struct {
 	// Pull matches a manifest or blob request of a name of two or more components in the default
 	// project: no query, or only the ?ns= of a registry that the default project serves.

@@ -225,7 +225,7 @@ func TestErrorBodyNames(t *testing.T) {
 		}
 	}
 	// A name that begins with the project's own name keeps it: hub/x on project hub is hub/hub/x.
-	_, own, _ := mapByRequest(NewProjects("hub", nil, true), "", "/v2/hub/x/manifests/latest")
+	own := mapPath(t, NewProjects("hub", nil, true), "/v2/hub/x/manifests/latest")
 	for in, want := range map[string]string{
 		`{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"hub/hub/x:latest"}]}`:                         `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"hub/x:latest"}]}`,
 		`{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized to access repository: hub/hub/x, action: pull"}]}`:               `{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized to access repository: hub/x, action: pull"}]}`,
