@@ -2,6 +2,8 @@ package harbormirror
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -55,6 +57,9 @@ type harborAnswer struct {
 	body   string
 }
 
+// bodyShape varies how Harbor sends a body: chunked without Content-Length, gzip-encoded.
+type bodyShape struct{ chunked, gzip bool }
+
 // forwarded is what reached Harbor; zero when nothing did.
 type forwarded struct {
 	Method, RequestURI, URL, Host string
@@ -78,6 +83,7 @@ type answerKey struct{}
 // request's context, which the plugin forwards with the request.
 type harborCall struct {
 	answer harborAnswer
+	shape  bodyShape
 	got    forwarded
 }
 
@@ -104,7 +110,15 @@ func (scriptedHarbor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	doc := strings.ReplaceAll(call.answer.body, "{name}", name)
-	if doc != "" {
+	if call.shape.gzip {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		_, _ = io.WriteString(zw, doc)
+		_ = zw.Close()
+		doc = b.String()
+		h.Set("Content-Encoding", "gzip")
+	}
+	if doc != "" && !call.shape.chunked {
 		h.Set("Content-Length", strconv.Itoa(len(doc)))
 	}
 	w.WriteHeader(call.answer.status)
@@ -135,8 +149,8 @@ func readRequest(method, target, body string, header http.Header) (*http.Request
 }
 
 // serveTier runs one exchange through h.
-func serveTier(h http.Handler, r *http.Request, answer harborAnswer) (res tierResult) {
-	call := &harborCall{answer: answer}
+func serveTier(h http.Handler, r *http.Request, answer harborAnswer, shape bodyShape) (res tierResult) {
+	call := &harborCall{answer: answer, shape: shape}
 	r = r.WithContext(context.WithValue(r.Context(), answerKey{}, call))
 	rec := httptest.NewRecorder()
 	defer func() {
@@ -149,20 +163,20 @@ func serveTier(h http.Handler, r *http.Request, answer harborAnswer) (res tierRe
 }
 
 // compareTiers serves one exchange with and without lanes and fails on any difference.
-func compareTiers(t *testing.T, pair tierPair, method, target, body string, header http.Header, answer harborAnswer) {
+func compareTiers(t *testing.T, pair tierPair, method, target, body string, header http.Header, answer harborAnswer, shape bodyShape) {
 	t.Helper()
 	lanesReq, ok := readRequest(method, target, body, header)
 	if !ok {
 		return
 	}
 	generalReq, _ := readRequest(method, target, body, header)
-	lanes, general := serveTier(pair.lanes, lanesReq, answer), serveTier(pair.general, generalReq, answer)
+	lanes, general := serveTier(pair.lanes, lanesReq, answer, shape), serveTier(pair.general, generalReq, answer, shape)
 	if lanes.Panic != "" || general.Panic != "" {
 		t.Fatalf("%s %s (Harbor %d): panic with lanes %q, without %q", method, target, answer.status, lanes.Panic, general.Panic)
 	}
 	if !reflect.DeepEqual(lanes, general) {
-		t.Fatalf("%s %s, body %q, Harbor answers %d %v %q:\nwith lanes    %+v\nwithout lanes %+v",
-			method, target, body, answer.status, answer.header, answer.body, lanes, general)
+		t.Fatalf("%s %s, body %q, Harbor answers %d %v %q %+v:\nwith lanes    %+v\nwithout lanes %+v",
+			method, target, body, answer.status, answer.header, answer.body, shape, lanes, general)
 	}
 }
 
@@ -192,6 +206,7 @@ var harborAnswers = []harborAnswer{
 	{401, jsonHeader("Www-Authenticate", harborChallenge+`,error="invalid_token"`), harborDetail},
 	{401, jsonHeader("Www-Authenticate", `Bearer realm="http://mirror.example.com/service/token",service="harbor-registry"`), harborUnauthorized},
 	{401, jsonHeader("Www-Authenticate", `Basic realm="harbor"`), harborUnauthorized},
+	{401, jsonHeader("Www-Authenticate", `Basic realm="harbor"`, "Www-Authenticate", harborChallenge), harborUnauthorized},
 	// challenges and documents naming other repositories, or several
 	{401, jsonHeader("Www-Authenticate", harborScope+`hub/other/x:pull,push"`), harborUnauthorized},
 	{401, jsonHeader("Www-Authenticate", harborScope+`ghcr/library/hello:pull"`), harborUnauthorized},
@@ -260,7 +275,7 @@ func TestTiersAgree(t *testing.T) {
 						header.Set("Content-Type", "application/x-www-form-urlencoded")
 					}
 					for _, answer := range harborAnswers {
-						compareTiers(t, pair, req.method, target, req.body, header, answer)
+						compareTiers(t, pair, req.method, target, req.body, header, answer, bodyShape{})
 					}
 				}
 			}
@@ -288,21 +303,30 @@ func FuzzTiers(f *testing.F) {
 		{"PUT", "/m/v2/team/app/manifests/v1", "{}", 201, "", "", 3},
 		{"GET", "/v2/a/b/manifests/latest", "", 401, `Basic realm="harbor"`, harborUnauthorized, 2},
 	} {
-		f.Add(seed.method, seed.target, seed.body, seed.status, seed.challenge, seed.harbor, seed.config)
+		for _, shape := range []uint8{0, 1, 2, 4, 8} {
+			f.Add(seed.method, seed.target, seed.body, seed.status, seed.challenge, seed.harbor, seed.config, shape)
+		}
 	}
 	pairs := make([]tierPair, len(tierSettings))
 	for i, settings := range tierSettings {
 		pairs[i] = newTierPair(f, settings)
 	}
-	f.Fuzz(func(t *testing.T, method, target, body string, status int, challenge, harbor string, config uint8) {
+	f.Fuzz(func(t *testing.T, method, target, body string, status int, challenge, harbor string, config, shape uint8) {
 		if status < 200 || status > 599 {
 			status = 200 + (status%400+400)%400
 		}
+		// shape varies the body's headers: its length left out, gzip, no type, JSON in capitals.
 		answer := harborAnswer{status: status, header: jsonHeader(), body: harbor}
+		switch shape >> 2 & 3 {
+		case 1:
+			answer.header.Del("Content-Type")
+		case 2:
+			answer.header.Set("Content-Type", "Application/JSON")
+		}
 		if challenge != "" {
 			answer.header.Set("Www-Authenticate", challenge)
 		}
 		header := http.Header{"X-Forwarded-Proto": {"https"}, "Content-Type": {"application/x-www-form-urlencoded"}}
-		compareTiers(t, pairs[int(config)%len(pairs)], method, target, body, header, answer)
+		compareTiers(t, pairs[int(config)%len(pairs)], method, target, body, header, answer, bodyShape{chunked: shape&1 != 0, gzip: shape&2 != 0})
 	})
 }
