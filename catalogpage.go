@@ -12,8 +12,8 @@ import (
 // confined by construction: no parameter of the client's reaches Harbor, and Harbor's 200 never
 // reaches the client; only the page built from it does, or an error when it cannot be read.
 // Any other answer (Harbor's 401 to all but admins) takes the general response rules.
-func serveCatalog(m *Mirror, rw *responseWriter, r *http.Request) {
-	held := &heldResponse{header: http.Header{}, length: -1, m: m, rw: rw}
+func serveCatalog(m *Mirror, rw *responseWriter, r *http.Request, clientQuery string) {
+	held := &heldResponse{header: http.Header{}, length: -1, m: m, rw: rw, page: clientQuery}
 	m.next.ServeHTTP(held, r)
 	if !held.answered {
 		answerCatalog(held)
@@ -57,7 +57,7 @@ func catalogPage(m *Mirror, rw *responseWriter, held *heldResponse) ([]byte, str
 	if encoding := held.header.Get("Content-Encoding"); encoding != "" && encoding != "identity" {
 		return nil, "", rewrite.CatalogEncoded(encoding)
 	}
-	return rewrite.CatalogPage(held.body, rw.x.Target, rw.x.Page, m.mirrorPath)
+	return rewrite.CatalogPage(held.body, rw.x.Target, held.page, m.mirrorPath)
 }
 
 // replay sends a held answer through the general response rules.
@@ -82,6 +82,7 @@ type heldResponse struct {
 	over     bool // the body was longer than the limit, and is cut
 	length   int  // the declared Content-Length, -1 if none
 	answered bool
+	page     string // the client's query, whose n and last pick the page
 	m        *Mirror
 	rw       *responseWriter
 }

@@ -235,7 +235,8 @@ func serveMapped(m *Mirror, w http.ResponseWriter, r *http.Request, path string)
 		return
 	}
 	rw := newResponseWriter(m, w, r)
-	if err := rewrite.MapRequest(m.projects, &rw.x, path, r.URL.RawPath, r.URL.RawQuery); err != nil {
+	clientQuery := r.URL.RawQuery
+	if err := rewrite.MapRequest(m.projects, &rw.x, path, r.URL.RawPath, clientQuery); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -248,7 +249,7 @@ func serveMapped(m *Mirror, w http.ResponseWriter, r *http.Request, path string)
 	}
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.RequestURI = rw.x.Path, "", rw.x.RawQuery, rw.x.RequestURI
 	if rw.x.Route.Kind == rewrite.KindCatalog && r.Method == http.MethodGet {
-		serveCatalog(m, rw, r)
+		serveCatalog(m, rw, r, clientQuery)
 		return
 	}
 	m.next.ServeHTTP(rw, r)

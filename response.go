@@ -211,9 +211,29 @@ func laneChallengeTemplate(w *responseWriter, m *Mirror, r *http.Request) string
 // holdLaneError holds the error document of a pull lane's 401; finishLaneError writes it with the
 // client's names.
 func holdLaneError(w *responseWriter, h http.Header) {
-	w.body = &bodyWriter{ResponseWriter: w.out, w: w, buffering: true, status: http.StatusUnauthorized, lane: true}
-	w.ResponseWriter = w.body
-	holdUntil(w.body, h)
+	length, _ := strconv.Atoi(h["Content-Length"][0]) // isErrorDocument checked it is there
+	w.body = &bodyWriter{ResponseWriter: w.out, w: w, buffering: true, status: http.StatusUnauthorized, lane: true, length: length}
+	w.ResponseWriter = &laneBody{w.out, w.body, length}
+}
+
+// laneBody is the writer of a pull lane's 401 error document: one small Write, which holds it
+// and answers once it is whole.
+type laneBody struct {
+	http.ResponseWriter
+	b      *bodyWriter
+	length int
+}
+
+func (l *laneBody) Write(p []byte) (int, error) {
+	b := l.b
+	if b.buffering {
+		b.buf = append(b.buf, p...)
+		if len(b.buf) == l.length {
+			b.buffering = false
+			finishLaneError(b.w)
+		}
+	}
+	return len(p), nil
 }
 
 // holdUntil notes the length of a held body, and answers at once for an empty one.

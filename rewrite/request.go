@@ -18,8 +18,6 @@ type Exchange struct {
 	RequestURI string
 	// MappedName is Route.Name inside the project.
 	MappedName string
-	// Page is the client's query of a catalog request (less ns), which CatalogPage applies.
-	Page string
 
 	// Origin is the public origin, "scheme://host[:port]".
 	Origin string
@@ -66,8 +64,9 @@ func MapRequest(p *Projects, x *Exchange, path, rawPath, rawQuery string) *Error
 			return err
 		}
 	case KindCatalog:
-		// Nothing of the client's query reaches Harbor: the plugin pages the catalog itself.
-		x.Page, rawQuery = rawQuery, ""
+		// Nothing of the client's query reaches Harbor: the plugin pages the catalog itself
+		// (CatalogPage, from the client's query).
+		rawQuery = ""
 	}
 	x.Target, x.Path, x.RawQuery = t, path, rawQuery
 	if x.Route.Name != "" {
