@@ -15,6 +15,7 @@ import (
 	"github.com/traefik/traefik/v3/pkg/config/dynamic"
 	"github.com/traefik/traefik/v3/pkg/config/label"
 	"github.com/traefik/traefik/v3/pkg/provider/file"
+	"github.com/traefik/traefik/v3/pkg/provider/kubernetes/crd/traefikio/v1alpha1"
 )
 
 // TestREADMEOptionsAreTheConfig: the README's options table names exactly the plugin's options.
@@ -49,8 +50,8 @@ func TestREADMEQuickStart(t *testing.T) {
 }
 
 // settingsByChannel delivers plugin settings for the middleware "m" through each of Traefik's
-// own channels: the file provider, Docker labels and a CRD's JSON (which the Kubernetes
-// provider hands over as decoded JSON). key is written as given.
+// own channels: the file provider, Docker labels and a Kubernetes Middleware (Traefik's CRD type,
+// then its CRD provider's conversion). key is written as given.
 func settingsByChannel(t *testing.T, key string) map[string]map[string]any {
 	t.Helper()
 	fromLabels, err := label.DecodeConfiguration(map[string]string{
@@ -61,10 +62,16 @@ func settingsByChannel(t *testing.T, key string) map[string]map[string]any {
 		t.Fatal(err)
 	}
 	fromFile := decodeDynamic(t, "http:\n  middlewares:\n    m:\n      plugin:\n        harbormirror:\n          project: hub\n          "+key+": true\n")
+	manifest := filepath.Join(t.TempDir(), "middleware.yaml")
+	crd := "apiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata:\n  name: m\nspec:\n  plugin:\n    harbormirror:\n      project: hub\n      " + key + ": true\n"
+	if err := os.WriteFile(manifest, []byte(crd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fromCRD := crdPluginSettings(t, decodeManifests[v1alpha1.Middleware](t, manifest, "Middleware")[0])
 	return map[string]map[string]any{
 		"labels": fromLabels.HTTP.Middlewares["m"].Plugin[pluginKey],
 		"file":   fromFile.HTTP.Middlewares["m"].Plugin[pluginKey],
-		"crd":    {"project": "hub", key: true},
+		"crd":    fromCRD[pluginKey],
 	}
 }
 

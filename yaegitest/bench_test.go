@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -85,20 +86,29 @@ func runBenchmarkSettings(b *testing.B, build build, c benchCase, settings map[s
 	}
 	req := httptest.NewRequest(c.method, c.target, nil)
 	req.Host = "mirror.example.com"
+	serveRepeatedly(b, handler, req, "", c.status)
+}
+
+// serveRepeatedly serves req b.N times, restoring what the plugin changes (and the body, if
+// any) before each, and checks the last answer's status.
+func serveRepeatedly(b *testing.B, handler http.Handler, req *http.Request, body string, status int) {
 	url, requestURI := *req.URL, req.RequestURI
 	w := &benchWriter{header: http.Header{}}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		*req.URL, req.RequestURI = url, requestURI
+		if body != "" {
+			req.Body, req.ContentLength = io.NopCloser(strings.NewReader(body)), int64(len(body))
+		}
 		for k := range w.header {
 			delete(w.header, k)
 		}
 		handler.ServeHTTP(w, req)
 	}
 	b.StopTimer()
-	if w.status != c.status {
-		b.Fatalf("status %d, want %d", w.status, c.status)
+	if w.status != status {
+		b.Fatalf("status %d, want %d", w.status, status)
 	}
 }
 
