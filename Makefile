@@ -30,7 +30,7 @@ bench:
 ##                imports, the plugin loaded by Yaegi from its module zip with testData (also in test).
 .PHONY: check-catalog
 check-catalog:
-	cd yaegitest && go test -count=1 -run 'TestCatalog|TestManifestTestData' -v .
+	cd yaegitest && go test -count=1 -run '^(TestCatalogChecks|TestCatalogChecksFail|TestManifestTestData)$$' -v .
 
 ## demo           a local demo on loopback, no internet: Traefik + harbormirror, a fake Harbor and
 ##                a fake Docker Hub; pulls hello through the mirror and runs until Ctrl-C
