@@ -85,7 +85,13 @@ func Shared(t testing.TB) *Harbor {
 		build, err := Build(t)
 		if err == nil {
 			began := time.Now()
-			shared, err = start(build, t.Logf)
+			// A port chosen free can be taken before its process binds it: start again.
+			for attempt := 1; attempt <= 3; attempt++ {
+				if shared, err = start(build, t.Logf); err == nil || !strings.Contains(strings.ToLower(err.Error()), "address already in use") {
+					break
+				}
+				t.Logf("realharbor: port clash, starting again (%d): %v", attempt, err)
+			}
 			if err == nil {
 				t.Logf("realharbor: Harbor up in %v at %s (state in %s)", time.Since(began).Round(100*time.Millisecond), shared.URL, shared.Dir)
 			}

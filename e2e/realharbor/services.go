@@ -276,7 +276,8 @@ func (h *Harbor) startNginx(p stackPorts) error {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
 	}
-	cmd := exec.Command("nginx", "-p", dir, "-c", confPath, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
+	// Its error log goes to its output, logs/nginx.log, with the other processes' logs.
+	cmd := exec.Command("nginx", "-p", dir, "-c", confPath, "-e", "stderr", "-g", "daemon off;")
 	// SIGTERM is nginx's fast shutdown: the master stops its workers before exiting.
 	proc, err := h.run("nginx", cmd, syscall.SIGTERM)
 	if err != nil {
