@@ -18,6 +18,7 @@ import (
 	"github.com/harbormirror/harbormirror/e2e/harbor"
 	"github.com/harbormirror/harbormirror/e2e/harness"
 	"github.com/harbormirror/harbormirror/e2e/images"
+	"github.com/harbormirror/harbormirror/e2e/realharbor"
 )
 
 // Users of the private project.
@@ -111,10 +112,29 @@ func startHub(t *testing.T) *harbor.Hub {
 // dynamicConfig routes everything to Harbor through the plugin (Traefik passes the client's Host
 // to Harbor, as by default).
 func dynamicConfig(harborURL string, settings map[string]any, withPlugin bool) string {
+	return taggedDynamicConfig(harborURL, "", settings, withPlugin)
+}
+
+// taggedDynamicConfig is dynamicConfig whose router, with a testID, first sets the request header
+// realharbor.TestHeader to it, so that the test finds its own requests in a Harbor shared by tests.
+func taggedDynamicConfig(harborURL, testID string, settings map[string]any, withPlugin bool) string {
+	var middlewares []string
+	if testID != "" {
+		middlewares = append(middlewares, "testid")
+	}
+	if withPlugin {
+		middlewares = append(middlewares, "harbormirror")
+	}
 	var b strings.Builder
 	b.WriteString("http:\n  routers:\n    mirror:\n      rule: PathPrefix(`/`)\n      service: harbor\n")
+	if len(middlewares) > 0 {
+		fmt.Fprintf(&b, "      middlewares: [%s]\n  middlewares:\n", strings.Join(middlewares, ", "))
+	}
+	if testID != "" {
+		fmt.Fprintf(&b, "    testid:\n      headers:\n        customRequestHeaders:\n          %s: %q\n", realharbor.TestHeader, testID)
+	}
 	if withPlugin {
-		b.WriteString("      middlewares: [harbormirror]\n  middlewares:\n    harbormirror:\n      plugin:\n        harbormirror:\n")
+		b.WriteString("    harbormirror:\n      plugin:\n        harbormirror:\n")
 		writeYAML(&b, settings, "          ")
 	}
 	fmt.Fprintf(&b, "  services:\n    harbor:\n      loadBalancer:\n        servers:\n          - url: %q\n", harborURL)

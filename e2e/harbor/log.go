@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +19,9 @@ type Request struct {
 	Host     string
 	// AuthScheme is the scheme of the Authorization header ("Basic", "Bearer"), empty without one.
 	AuthScheme string
-	Status     int
+	// ForwardedProto is the X-Forwarded-Proto header the registry received, empty without one.
+	ForwardedProto string
+	Status         int
 	// Repository is the repository name of a /v2/<name>/... request, Project its first segment.
 	Repository string
 	Project    string
@@ -95,13 +98,35 @@ func (l *requestLog) reset() {
 func newRequestEntry(r *http.Request) Request {
 	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	return Request{
-		Time:       time.Now(),
-		Method:     r.Method,
-		Path:       r.URL.Path,
-		RawQuery:   r.URL.RawQuery,
-		Host:       r.Host,
-		AuthScheme: scheme,
+		Time:           time.Now(),
+		Method:         r.Method,
+		Path:           r.URL.Path,
+		RawQuery:       r.URL.RawQuery,
+		Host:           r.Host,
+		AuthScheme:     scheme,
+		ForwardedProto: r.Header.Get("X-Forwarded-Proto"),
 	}
+}
+
+// RequestOf describes a request that another registry received (e.g. a real Harbor, from its
+// front proxy's access log) as this package's logs do: method, target as received (path and
+// query), Host, Authorization scheme and status, with the repository and project of a
+// /v2/<name>/... path and the scopes of a token request. Granted stays empty: a log of the
+// exchange does not tell it.
+func RequestOf(method, target, host, authScheme string, status int) (Request, error) {
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return Request{}, err
+	}
+	r := Request{Method: method, Path: u.Path, RawQuery: u.RawQuery, Host: host, AuthScheme: authScheme, Status: status}
+	if route, ok := parseRepositoryPath(u.Path); ok {
+		r.Repository = route.name
+		r.Project, _, _ = strings.Cut(route.name, "/")
+	}
+	if u.Path == tokenPath {
+		r.Scopes = parseScopes(u.Query()["scope"])
+	}
+	return r, nil
 }
 
 // statusRecorder remembers the status code a handler answered with.

@@ -39,6 +39,10 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// FreePorts returns n distinct TCP ports on 127.0.0.1 that were free a moment ago, for a group
+// of child processes (see FreePort for the race this leaves).
+func FreePorts(n int) ([]int, error) { return freePorts(n) }
+
 // freePorts returns n distinct free ports. All listeners stay open until every port is
 // chosen, so the kernel cannot hand out the same port twice.
 func freePorts(n int) ([]int, error) {

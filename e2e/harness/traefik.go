@@ -504,6 +504,9 @@ func readFile(path string) string {
 	return string(b)
 }
 
+// Tail returns the last n lines of s, for logs in test output.
+func Tail(s string, n int) string { return tail(s, n) }
+
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
@@ -617,6 +620,21 @@ func buildTraefik(t testing.TB) (string, error) {
 		}
 	}
 	t.Logf("harness: building Traefik with %s (~10 min cold)", script)
+	start := time.Now()
+	path, err = RunBuildScript(t, script)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("%s printed %q: %w", script, path, err)
+	}
+	t.Logf("harness: Traefik built in %v: %s", time.Since(start).Round(time.Second), path)
+	return path, nil
+}
+
+// RunBuildScript runs a build script (scripts/build-*) with its progress (stderr) going to the
+// test log line by line, and returns what it printed on stdout, trimmed.
+func RunBuildScript(t testing.TB, script string) (string, error) {
 	cmd := exec.Command(script)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
@@ -624,7 +642,6 @@ func buildTraefik(t testing.TB) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
@@ -637,12 +654,7 @@ func buildTraefik(t testing.TB) (string, error) {
 	if err := cmd.Wait(); err != nil {
 		return "", fmt.Errorf("%s: %w\n%s", script, err, tail(strings.Join(lines, "\n"), 15))
 	}
-	path = strings.TrimSpace(stdout.String())
-	if _, err := os.Stat(path); err != nil {
-		return "", fmt.Errorf("%s printed %q: %w", script, path, err)
-	}
-	t.Logf("harness: Traefik built in %v: %s", time.Since(start).Round(time.Second), path)
-	return path, nil
+	return strings.TrimSpace(stdout.String()), nil
 }
 
 // TestCA is a throwaway CA and a server certificate it signed, as PEM files in Dir.
