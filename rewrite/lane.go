@@ -48,18 +48,16 @@ func NewLanes(p *Projects, mirrorPath, tokenPath string) *Lanes {
 	t := p.Default
 	ns := sameProjectNS(p)
 	pullQuery, tokenQuery := "", ""
-	if ns != "" {
-		pullQuery = `(?:\?ns=(?:` + ns + `))?`
-		tokenQuery = `(?:ns=(?:` + ns + `)&)?`
+	if len(ns) > 0 {
+		pullQuery = optional(`\?ns=`, either(ns...))
+		tokenQuery = optional(`ns=`, either(ns...), `&`)
 	}
 	return &Lanes{
-		Pull:         regexp.MustCompile(`^` + regexp.QuoteMeta(mirrorPath) + `/v2/(` + nameComponent + `(?:/` + nameComponent + `)+)` + pullEndpoint + pullQuery + `$`),
-		PullTemplate: "/v2/" + t.prefix + "${1}${2}",
-		Token: regexp.MustCompile(`^` + regexp.QuoteMeta(mirrorPath+tokenPath) + `\?` + tokenQuery +
-			`scope=repository%3A(` + encodedComponent + `(?:%2F` + encodedComponent + `)+)` + tokenScopeTail),
-		TokenTemplate: tokenPath + "?scope=repository%3A" + url.QueryEscape(t.prefix) + "${1}%3A${2}&service=${3}",
-		Challenge: regexp.MustCompile(`^Bearer realm="[^"\\]*",service="([^"\\]*)",scope="repository:` + regexp.QuoteMeta(t.prefix) +
-			`([^"\\ :][^"\\ ]*:[^"\\ ]*)"((?:,error="[^"\\]*")?)$`),
+		Pull:          regexp.MustCompile(anchored(literal(mirrorPath), pullPath(multiName), pullQuery)),
+		PullTemplate:  t.pullTemplate,
+		Token:         regexp.MustCompile(anchored(literal(mirrorPath+tokenPath), `\?`, tokenQuery, tokenPullQuery(encodedMultiName))),
+		TokenTemplate: tokenPath + "?" + t.tokenTemplate,
+		Challenge:     regexp.MustCompile(laneChallenge(t.prefix)),
 		ChallengeTail: `",service="${1}",scope="repository:${2}"${3}`,
 		Host:          hostRE,
 		ErrorNames:    t.errorNames,
@@ -68,15 +66,15 @@ func NewLanes(p *Projects, mirrorPath, tokenPath string) *Lanes {
 	}
 }
 
-// sameProjectNS is the alternation of the ns values, as a query holds them unescaped, that route
+// sameProjectNS are the ns values, quoted for a regexp as a query holds them unescaped, that route
 // to the default project: a name of several components maps the same way with or without them.
-func sameProjectNS(p *Projects) string {
+func sameProjectNS(p *Projects) []string {
 	var names []string
 	for ns, t := range p.byNS {
 		if t.Project == p.Default.Project && url.QueryEscape(ns) == ns {
-			names = append(names, regexp.QuoteMeta(ns))
+			names = append(names, literal(ns))
 		}
 	}
 	sort.Strings(names)
-	return strings.Join(names, "|")
+	return names
 }

@@ -2,22 +2,11 @@ package rewrite
 
 import (
 	"net/url"
-	"regexp"
 	"strings"
 )
 
 // MaxNameLength is Harbor's cap on a full repository name, project included.
 const MaxNameLength = 255
-
-// The OCI distribution grammar. Regular expressions rather than hand-written loops: under Yaegi
-// a loop over bytes is interpreted, a regexp match runs compiled.
-var (
-	nameRE    = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
-	projectRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-	tagRE     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
-	digestRE  = regexp.MustCompile(`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`)
-	uploadRE  = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9=_.-]{0,255}$`)
-)
 
 // ValidProject reports whether p obeys Harbor's project-name rules.
 func ValidProject(p string) bool { return len(p) <= MaxNameLength && projectRE.MatchString(p) }
@@ -54,11 +43,10 @@ func NewTarget(project string, library bool, ns string) *Target {
 	if library {
 		t.singlePrefix += "library/"
 	}
-	// Project names hold no "$", so the templates expand only the groups.
-	t.pullTemplate = "/v2/" + t.prefix + "${1}${2}"
-	t.singlePullTemplate = "/v2/" + t.singlePrefix + "${1}${2}"
-	t.tokenTemplate = "scope=repository%3A" + url.QueryEscape(t.prefix) + "${1}%3A${2}&service=${3}"
-	t.singleTokenTemplate = "scope=repository%3A" + url.QueryEscape(t.singlePrefix) + "${1}%3A${2}&service=${3}"
+	t.pullTemplate = pullTemplate(t.prefix)
+	t.singlePullTemplate = pullTemplate(t.singlePrefix)
+	t.tokenTemplate = tokenTemplate(t.prefix)
+	t.singleTokenTemplate = tokenTemplate(t.singlePrefix)
 	if ns != "" {
 		t.realmQuery = "?ns=" + url.QueryEscape(ns)
 	}

@@ -3,13 +3,8 @@ package rewrite
 import (
 	"errors"
 	"net/url"
-	"regexp"
 	"strings"
 )
-
-// hostRE is a DNS name or IP literal with an optional port: nothing that could break out of a
-// quoted realm or a URL when a client's Host header is echoed into one.
-var hostRE = regexp.MustCompile(`^(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$`)
 
 // Origin builds the public origin of a request from its scheme and Host header.
 func Origin(scheme, host string) (string, *Error) {
@@ -59,5 +54,3 @@ func ParseTokenPath(p string) (string, error) {
 	}
 	return p, nil
 }
-
-var pathRE = regexp.MustCompile(`^(?:/[A-Za-z0-9._-]+)+$`)

@@ -2,7 +2,6 @@ package rewrite
 
 import (
 	"net/http"
-	"regexp"
 	"strings"
 )
 
@@ -128,5 +127,3 @@ func digestInvalid(arg string) *Error {
 func UnsafeEscapes(escapedPath string) bool {
 	return strings.IndexByte(escapedPath, '%') >= 0 && unsafeEscapeRE.MatchString(escapedPath)
 }
-
-var unsafeEscapeRE = regexp.MustCompile(`(?s)%(?:2[FfEe5]|5[Cc])|%.?$`)

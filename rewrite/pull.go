@@ -1,23 +1,6 @@
 package rewrite
 
-import (
-	"regexp"
-	"strings"
-)
-
-// The path of a pull, a manifest or a blob, in one regular expression: the name (in the OCI
-// grammar) and the endpoint after it, whose reference or digest has no "/". pullRE takes names
-// of several components, singlePullRE names of one (which may get "library/").
-const (
-	nameComponent = `[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*`
-	pullEndpoint  = `(/manifests/(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|` + digestPattern + `)|/blobs/` + digestPattern + `)`
-	digestPattern = `[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+`
-)
-
-var (
-	pullRE       = regexp.MustCompile(`^/v2/(` + nameComponent + `(?:/` + nameComponent + `)+)` + pullEndpoint + `$`)
-	singlePullRE = regexp.MustCompile(`^/v2/(` + nameComponent + `)` + pullEndpoint + `$`)
-)
+import "strings"
 
 // maxPullPath is the longest mapped path MapPull returns: one whose name is certainly within
 // MaxNameLength. Longer ones go to MapRequest, which measures the name itself.
@@ -88,24 +71,11 @@ func FillPull(p *Projects, x *Exchange, path, rawQuery string) {
 
 // pullTarget is the project of a pull whose query is containerd's lone ns=<registry>.
 func pullTarget(p *Projects, rawQuery string) *Target {
-	if strings.HasPrefix(rawQuery, "ns=") && !strings.ContainsAny(rawQuery, "&%+;") {
+	if strings.HasPrefix(rawQuery, "ns=") && !strings.ContainsAny(rawQuery, "&"+nsEscapes) {
 		return p.byNS[rawQuery[len("ns="):]]
 	}
 	return nil
 }
-
-// A token request for one repository scope in the form Go's url.Values gives it, which is how
-// docker, containerd, podman, skopeo and go-containerregistry ask for an anonymous pull token:
-// scope=repository%3A<name>%3A<actions>&service=<service>. The name's "/" is %2F.
-const (
-	encodedComponent = `[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*`
-	tokenScopeTail   = `%3A([a-z]+(?:%2C[a-z]+)*)&service=([A-Za-z0-9._-]+)$`
-)
-
-var (
-	tokenRE       = regexp.MustCompile(`^scope=repository%3A(` + encodedComponent + `(?:%2F` + encodedComponent + `)+)` + tokenScopeTail)
-	singleTokenRE = regexp.MustCompile(`^scope=repository%3A(` + encodedComponent + `)` + tokenScopeTail)
-)
 
 // MapTokenPull is the fast path for the token request of a pull: a GET query with containerd's
 // ns= (if any), one repository scope and the service, as above. It returns the query to send to
@@ -135,7 +105,7 @@ func MapTokenPull(p *Projects, rawQuery string) string {
 // tokenTarget cuts a leading ns=<registry>& from a token query and returns its project.
 func tokenTarget(p *Projects, rawQuery string) (*Target, string) {
 	pair, rest, _ := strings.Cut(rawQuery, "&")
-	if strings.ContainsAny(pair, "%+;") {
+	if strings.ContainsAny(pair, nsEscapes) {
 		return nil, ""
 	}
 	return p.byNS[pair[len("ns="):]], rest
