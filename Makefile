@@ -5,9 +5,17 @@
 test:
 	scripts/test
 
-# The Go benchmarks of the per-request work, compiled and under Yaegi.
+# The Go benchmarks of the per-request work, compiled and under Yaegi (the yaegitest module, which
+# holds everything that needs Yaegi or Traefik's decoder so that the plugin's go.mod requires nothing).
 bench:
-	go test -run '^$$' -bench . -benchmem -count 5 .
+	cd yaegitest && go test -run '^$$' -bench . -benchmem -count 5 .
+
+# The checks of Traefik's Plugin Catalog (traefik/piceus) on this tree: .traefik.yml, go.mod,
+# imports, and the plugin loaded by Yaegi from its module zip with testData (yaegitest/catalog_test.go).
+# make test runs them too.
+.PHONY: check-catalog
+check-catalog:
+	cd yaegitest && go test -count=1 -run 'TestCatalog|TestManifestTestData' -v .
 
 # A local demo, no internet needed: a fake Docker Hub, a fake Harbor with a "hub" proxy-cache
 # project and Traefik with the plugin in front of it, on loopback. It pulls hello through the

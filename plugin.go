@@ -11,46 +11,11 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/harbormirror/harbormirror/rewrite"
 )
-
-// Config is the plugin configuration, as Traefik decodes it from its dynamic configuration.
-type Config struct {
-	// Project is the Harbor project served as the registry root; empty means origin-fix-only mode.
-	Project string `json:"project,omitempty"`
-	// Registries routes containerd's ?ns= to projects, e.g. {"docker.io": "hub", "ghcr.io": "ghcr"}.
-	// Values may arrive nested ({"docker": {"io": "hub"}}) because Docker labels split keys on dots.
-	Registries map[string]interface{} `json:"registries,omitempty"`
-	// LibraryPrefix puts one-component Docker Hub names under library/.
-	LibraryPrefix bool `json:"libraryPrefix"`
-	// MirrorPath serves the mirror under a path of a shared host, e.g. /hub.
-	MirrorPath string `json:"mirrorPath,omitempty"`
-	// TokenPath is Harbor's token endpoint.
-	TokenPath string `json:"tokenPath,omitempty"`
-	// PublicURL is the origin clients use; empty derives it per request.
-	PublicURL string `json:"publicURL,omitempty"`
-	// ReadOnly lets only GET and HEAD reach the registry API.
-	ReadOnly bool `json:"readOnly,omitempty"`
-	// RegistryOnly answers 404 to anything but the registry API and the token path.
-	RegistryOnly bool `json:"registryOnly"`
-
-	// Unknown collects settings that match no option: Traefik's decoder would drop a misspelled
-	// key silently, so New refuses them instead.
-	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
-}
-
-// CreateConfig returns the defaults.
-func CreateConfig() *Config {
-	return &Config{
-		LibraryPrefix: true,
-		TokenPath:     "/service/token",
-		RegistryOnly:  true,
-	}
-}
 
 // maxTokenForm bounds the OAuth2 token form the plugin reads to map its scopes.
 const maxTokenForm = 64 << 10
@@ -105,35 +70,22 @@ type withoutLanes struct{ m *Mirror }
 func (h *withoutLanes) ServeHTTP(w http.ResponseWriter, r *http.Request) { serveMain(h.m, w, r) }
 
 func newMirror(c *Config) (*Mirror, error) {
-	if c == nil {
-		c = CreateConfig()
-	}
-	if len(c.Unknown) > 0 {
-		keys := make([]string, 0, len(c.Unknown))
-		for k := range c.Unknown {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		return nil, fmt.Errorf("unknown settings %s (known: project, registries, libraryPrefix, mirrorPath, tokenPath, publicURL, readOnly, registryOnly)", strings.Join(keys, ", "))
-	}
-	m := &Mirror{readOnly: c.ReadOnly, registryOnly: c.RegistryOnly}
-	if c.Project != "" && !rewrite.ValidProject(c.Project) {
-		return nil, fmt.Errorf("project: %q is not a Harbor project name (lowercase letters, digits, '.', '_', '-'; starting and ending with a letter or digit)", c.Project)
-	}
-	registries, err := flattenRegistries(c.Registries)
+	o, err := c.Options()
 	if err != nil {
 		return nil, err
 	}
-	m.projects = rewrite.NewProjects(c.Project, registries, c.LibraryPrefix)
-	m.originOnly = c.Project == "" && len(registries) == 0
-	if m.mirrorPath, err = rewrite.ParseMirrorPath(c.MirrorPath); err != nil {
-		return nil, fmt.Errorf("mirrorPath: %q %w", c.MirrorPath, err)
+	m := &Mirror{readOnly: o.ReadOnly, registryOnly: o.RegistryOnly}
+	registries := o.Registries
+	m.projects = rewrite.NewProjects(o.Project, registries, o.LibraryPrefix)
+	m.originOnly = o.Project == "" && len(registries) == 0
+	if m.mirrorPath, err = rewrite.ParseMirrorPath(o.MirrorPath); err != nil {
+		return nil, fmt.Errorf("mirrorPath: %q %w", o.MirrorPath, err)
 	}
 	if m.originOnly && m.mirrorPath != "" {
 		return nil, fmt.Errorf("mirrorPath: needs a project or registries to serve")
 	}
-	if m.tokenPath, err = rewrite.ParseTokenPath(c.TokenPath); err != nil {
-		return nil, fmt.Errorf("tokenPath: %q %w", c.TokenPath, err)
+	if m.tokenPath, err = rewrite.ParseTokenPath(o.TokenPath); err != nil {
+		return nil, fmt.Errorf("tokenPath: %q %w", o.TokenPath, err)
 	}
 	m.realmPath = m.mirrorPath + m.tokenPath
 	m.atRoot = !m.originOnly && m.mirrorPath == ""
@@ -143,53 +95,12 @@ func newMirror(c *Config) (*Mirror, error) {
 		m.tokenQueryAt = len(m.tokenPath + "?")
 		m.challengeLane, m.challengeTail, m.hostLane, m.errorNames = lanes.Challenge, lanes.ChallengeTail, lanes.Host, lanes.ErrorNames
 	}
-	if c.PublicURL != "" {
-		if m.publicOrigin, err = rewrite.ParsePublicURL(c.PublicURL); err != nil {
-			return nil, fmt.Errorf("publicURL: %q %w", c.PublicURL, err)
+	if o.PublicURL != "" {
+		if m.publicOrigin, err = rewrite.ParsePublicURL(o.PublicURL); err != nil {
+			return nil, fmt.Errorf("publicURL: %q %w", o.PublicURL, err)
 		}
 	}
 	return m, nil
-}
-
-// flattenRegistries joins nested keys with dots and checks each entry.
-func flattenRegistries(raw map[string]interface{}) (map[string]string, error) {
-	out := map[string]string{}
-	if err := flattenInto(out, "", raw); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func flattenInto(out map[string]string, prefix string, raw map[string]interface{}) error {
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // errors name the same key every time
-	for _, k := range keys {
-		key := k
-		if prefix != "" {
-			key = prefix + "." + k
-		}
-		switch v := raw[k].(type) {
-		case string:
-			registry := strings.ToLower(key)
-			if _, err := rewrite.Origin("https", registry); err != nil {
-				return fmt.Errorf("registries: %q is not a registry host name", key)
-			}
-			if !rewrite.ValidProject(v) {
-				return fmt.Errorf("registries.%s: %q is not a Harbor project name", key, v)
-			}
-			out[registry] = v
-		case map[string]interface{}:
-			if err := flattenInto(out, key, v); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("registries.%s: want a project name, got %T", key, v)
-		}
-	}
-	return nil
 }
 
 // ServeHTTP tries the lanes first. The code below is shaped for Yaegi: every local and every
@@ -325,6 +236,10 @@ func serveMapped(m *Mirror, w http.ResponseWriter, r *http.Request, path string)
 		prepareList(rw)
 	}
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.RequestURI = rw.x.Path, "", rw.x.RawQuery, rw.x.RequestURI
+	if rw.x.Route.Kind == rewrite.KindCatalog && r.Method == http.MethodGet {
+		serveCatalog(m, rw, r)
+		return
+	}
 	m.next.ServeHTTP(rw, r)
 	if rw.body != nil {
 		finish(rw)
@@ -332,10 +247,10 @@ func serveMapped(m *Mirror, w http.ResponseWriter, r *http.Request, path string)
 }
 
 // prepareList readies the response of a request that is neither a manifest nor a blob: a
-// tags/list or _catalog document is rewritten, and a page's Link is rewritten even if the body
-// comes before the header. Manifests and blobs stream through Traefik's writer directly.
+// tags/list document is rewritten, and a page's Link is rewritten even if the body comes before
+// the header. Manifests and blobs stream through Traefik's writer directly.
 func prepareList(rw *responseWriter) {
-	rw.document = rw.r.Method == http.MethodGet && (rw.x.Route.Kind == rewrite.KindTags || rw.x.Route.Kind == rewrite.KindCatalog)
+	rw.document = rw.r.Method == http.MethodGet && rw.x.Route.Kind == rewrite.KindTags
 	takeBody(rw)
 }
 

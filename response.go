@@ -3,7 +3,6 @@ package harbormirror
 import (
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 
@@ -39,6 +38,10 @@ type responseWriter struct {
 // Content-Length that it flushes as it goes (under Yaegi, Traefik's compiled proxy cannot see an
 // interpreted Flush method, traefik#10269), and any response on a route that may carry a Link
 // header, in case the body is written before the header.
+//
+// A held body is answered as soon as it is whole, inside the upstream's last Write, when Harbor
+// declared its length: Traefik's access log takes OriginStatus and OriginContentSize from its
+// writer when the service handler (the plugin's next) returns, and would log 0 and 0 otherwise.
 type bodyWriter struct {
 	http.ResponseWriter // Traefik's writer
 	w                   *responseWriter
@@ -47,8 +50,10 @@ type bodyWriter struct {
 	flusher             http.Flusher
 	status              int
 	buf                 []byte
-	// record holds the error document of a pull lane's 401 (see laneChallenge).
-	record *httptest.ResponseRecorder
+	// length is the body's declared Content-Length, -1 if none.
+	length int
+	// lane marks the error document of a pull lane's 401 (see laneChallenge).
+	lane bool
 }
 
 func newResponseWriter(m *Mirror, w http.ResponseWriter, r *http.Request) *responseWriter {
@@ -113,6 +118,7 @@ func writeHeader(w *responseWriter, code int) {
 	if bufferDocument(w, h, code) {
 		body := takeBody(w)
 		body.buffering, body.status = true, code
+		holdUntil(body, h)
 		return
 	}
 	if _, sized := h["Content-Length"]; !sized {
@@ -143,7 +149,7 @@ func laneChallenge(w *responseWriter, m *Mirror, r *http.Request) bool {
 	}
 	challenges[0] = challenge
 	if r.Method != http.MethodHead && isErrorDocument(h) {
-		recordBody(w)
+		holdLaneError(w, h)
 		return true
 	}
 	w.out.WriteHeader(http.StatusUnauthorized)
@@ -168,13 +174,30 @@ func laneChallengeTemplate(w *responseWriter, m *Mirror, r *http.Request) string
 	return `Bearer realm="` + origin + m.realmPath + query + m.challengeTail
 }
 
-// recordBody sends the rest of the response to a recorder, the standard library's buffering
-// ResponseWriter, so that Traefik's writes of the body run compiled; finishLaneError then writes
-// it with the client's names.
-func recordBody(w *responseWriter) {
-	record := httptest.NewRecorder()
-	w.body = &bodyWriter{w: w, record: record}
-	w.ResponseWriter = record
+// holdLaneError holds the error document of a pull lane's 401; finishLaneError writes it with the
+// client's names.
+func holdLaneError(w *responseWriter, h http.Header) {
+	w.body = &bodyWriter{ResponseWriter: w.out, w: w, buffering: true, status: http.StatusUnauthorized, lane: true}
+	w.ResponseWriter = w.body
+	holdUntil(w.body, h)
+}
+
+// holdUntil notes the length of a held body, and answers at once for an empty one.
+func holdUntil(b *bodyWriter, h http.Header) {
+	b.length = declaredLength(h)
+	if b.length == 0 {
+		finishHeld(b.w)
+	}
+}
+
+// declaredLength is a response's Content-Length, -1 if it has none.
+func declaredLength(h http.Header) int {
+	if v := h["Content-Length"]; len(v) == 1 {
+		if n, err := strconv.Atoi(v[0]); err == nil && n >= 0 {
+			return n
+		}
+	}
+	return -1
 }
 
 // isErrorDocument says whether a response's body is a registry error small enough to hold: JSON,
@@ -187,7 +210,7 @@ func isErrorDocument(h http.Header) bool {
 
 // finishLaneError sends the error document of a pull lane's 401 with the client's names.
 func finishLaneError(w *responseWriter) {
-	body := w.m.errorNames.Replace(w.body.record.Body.String())
+	body := w.m.errorNames.Replace(string(w.body.buf))
 	w.out.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.out.WriteHeader(http.StatusUnauthorized)
 	_, _ = io.WriteString(w.out, body)
@@ -223,6 +246,9 @@ func (b *bodyWriter) Write(p []byte) (int, error) {
 	if b.buffering {
 		if len(b.buf)+len(p) <= maxRewrittenBody {
 			b.buf = append(b.buf, p...)
+			if len(b.buf) == b.length {
+				finishHeld(b.w)
+			}
 			return len(p), nil
 		}
 		if err := streamUnchanged(b); err != nil {
@@ -256,8 +282,8 @@ func streamUnchanged(b *bodyWriter) error {
 	return err
 }
 
-// bufferDocument says whether the body is a JSON document to rewrite: a 200 tags/list or
-// _catalog, or a registry error small enough to hold that names the mapped repository.
+// bufferDocument says whether the body is a JSON document to rewrite: a 200 tags/list, or a
+// registry error small enough to hold that names the mapped repository.
 func bufferDocument(w *responseWriter, h http.Header, code int) bool {
 	if code == http.StatusOK {
 		return w.document && strings.HasPrefix(h.Get("Content-Type"), "application/json")
@@ -269,11 +295,20 @@ func bufferDocument(w *responseWriter, h http.Header, code int) bool {
 // under 100 kB.
 const maxErrorBodyDigits = 5
 
-// finish sends a held body once the upstream response is complete.
+// finish sends a held body once the upstream handler has returned, if it is not sent yet (its
+// length was not declared, or it came short).
 func finish(w *responseWriter) {
-	if w.body.record != nil {
+	if w.body.buffering {
+		finishHeld(w)
+	}
+}
+
+// finishHeld sends a held body; anything after it is dropped.
+func finishHeld(w *responseWriter) {
+	w.body.buffering, w.body.refused = false, true
+	if w.body.lane {
 		finishLaneError(w)
-	} else if w.body.buffering {
+	} else {
 		finishDocument(w)
 	}
 }
@@ -287,8 +322,6 @@ func finishDocument(w *responseWriter) {
 		body = rewrite.ErrorBody(body, &w.x)
 	case w.x.Route.Kind == rewrite.KindTags:
 		body, _ = rewrite.TagsBody(body, w.x.Route.Name)
-	case w.x.Route.Kind == rewrite.KindCatalog:
-		body, _ = rewrite.CatalogBody(body, w.x.Target)
 	}
 	w.out.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.out.WriteHeader(b.status)

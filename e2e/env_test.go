@@ -51,6 +51,8 @@ type mirrorOptions struct {
 	AbsoluteHTTPUploadLocations bool
 	// ExternalScheme is Harbor's external URL scheme for its realm (default http).
 	ExternalScheme string
+	// ExtraStatic is merged into Traefik's static configuration (harness.TraefikConfig).
+	ExtraStatic string
 }
 
 func defaultSettings() map[string]any {
@@ -81,7 +83,7 @@ func startMirror(t *testing.T, opts mirrorOptions) *mirror {
 	if settings == nil {
 		settings = defaultSettings()
 	}
-	cfg := harness.TraefikConfig{Dynamic: dynamicConfig(m.Harbor.URL, settings, !opts.NoMiddleware), NoPlugin: opts.NoMiddleware}
+	cfg := harness.TraefikConfig{Dynamic: dynamicConfig(m.Harbor.URL, settings, !opts.NoMiddleware), NoPlugin: opts.NoMiddleware, ExtraStatic: opts.ExtraStatic}
 	if opts.TLS {
 		m.CA = harness.GenerateTestCA(t, "127.0.0.1", "localhost")
 		cfg.TLS = m.CA.TLSFiles()

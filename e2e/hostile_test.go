@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/harbormirror/harbormirror/e2e/harbor"
+	"github.com/harbormirror/harbormirror/e2e/images"
 )
 
 // The hostile-input suite: requests a client could craft to climb out of the mirrored project
@@ -195,16 +198,18 @@ func hostileDefaultCases() []hostileCase {
 		{name: "name 300 components", target: "/v2/" + strings.Repeat("a/", 150) + "b/manifests/latest", status: 400, layer: hostileByPlugin, code: "NAME_INVALID"},
 		{name: "uppercase name", target: "/v2/Team/X/manifests/latest", status: 400, layer: hostileByPlugin, code: "NAME_INVALID"},
 		{name: "tag 128", target: "/v2/library/hello/manifests/" + tag128, status: 401, layer: hostileByHarbor, forward: "/v2/hub/library/hello/manifests/" + tag128},
-		{name: "tag 129", target: "/v2/library/hello/manifests/" + tag128 + "t", status: 400, layer: hostileByPlugin, code: "MANIFEST_INVALID"},
-		{name: "tag starting with dot", target: "/v2/library/hello/manifests/.latest", status: 400, layer: hostileByPlugin, code: "MANIFEST_INVALID"},
-		{name: "encoded NUL in tag", target: "/v2/library/hello/manifests/lat%00est", status: 400, layer: hostileByPlugin, code: "MANIFEST_INVALID"},
+		// A reference that is neither a tag nor a digest gets Harbor's own answer, 404 NOT_FOUND.
+		{name: "tag 129", target: "/v2/library/hello/manifests/" + tag128 + "t", status: 404, layer: hostileByPlugin, code: "NOT_FOUND"},
+		{name: "tag starting with dot", target: "/v2/library/hello/manifests/.latest", status: 404, layer: hostileByPlugin, code: "NOT_FOUND"},
+		{name: "conformance nonexistent manifest", target: "/v2/library/hello/manifests/.INVALID_MANIFEST_NAME", status: 404, layer: hostileByPlugin, code: "NOT_FOUND"},
+		{name: "encoded NUL in tag", target: "/v2/library/hello/manifests/lat%00est", status: 404, layer: hostileByPlugin, code: "NOT_FOUND"},
 		{name: "raw NUL in path", target: "/v2/library/hello/manifests/lat\x00est", status: 400, layer: hostileByServer},
 		{name: "invalid UTF-8 in name", target: "/v2/lib\xffrary/hello/manifests/latest", status: 400, layer: hostileByPlugin, code: "NAME_INVALID"},
 		{name: "encoded invalid UTF-8 in name", target: "/v2/library/hel%C0%AFlo/manifests/latest", status: 400, layer: hostileByPlugin, code: "NAME_INVALID"},
 		{name: "empty digest", target: "/v2/library/hello/blobs/sha256:", status: 400, layer: hostileByPlugin, code: "DIGEST_INVALID"},
 		{name: "uppercase digest algorithm", target: "/v2/library/hello/blobs/SHA256:abcd", status: 400, layer: hostileByPlugin, code: "DIGEST_INVALID"},
 		{name: "digest without algorithm", target: "/v2/library/hello/blobs/:abcd", status: 400, layer: hostileByPlugin, code: "DIGEST_INVALID"},
-		{name: "referrers bad digest", target: "/v2/library/hello/referrers/sha256:zz!", status: 400, layer: hostileByPlugin, code: "DIGEST_INVALID"},
+		{name: "referrers bad digest", target: "/v2/library/hello/referrers/sha256:zz!", status: 404, layer: hostileByPlugin, code: "NOT_FOUND"},
 		{name: "upload id not in grammar", target: "/v2/library/hello/blobs/uploads/-bad", status: 404, layer: hostileByPlugin, code: "BLOB_UPLOAD_UNKNOWN"},
 		{name: "unknown endpoint", target: "/v2/library/hello/evil/x", status: 404, layer: hostileByPlugin, code: "NOT_FOUND"},
 		{name: "Harbor API", target: "/api/v2.0/projects/team", status: 404, layer: hostileByPlugin, code: "NOT_FOUND"},
@@ -228,9 +233,23 @@ func hostileDefaultCases() []hostileCase {
 		{name: "mount from twice", method: "POST", target: "/v2/x/blobs/uploads/?mount=" + hostileDigest + "&from=library/hello&from=team/x", status: 401, layer: hostileByHarbor,
 			forward: "/v2/hub/library/x/blobs/uploads/?mount=" + hostileDigest + "&from=hub%2Flibrary%2Fhello&from=hub%2Fteam%2Fx"},
 		{name: "mount from bad escape", method: "POST", target: "/v2/x/blobs/uploads/?mount=" + hostileDigest + "&from=%ZZ", status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
-		{name: "catalog last other project", target: "/v2/_catalog?last=team/x", status: 401, layer: hostileByHarbor, forward: "/v2/_catalog?last=hub%2Fteam%2Fx"},
-		{name: "catalog last traversal", target: "/v2/_catalog?last=../team", status: 400, layer: hostileByPlugin, code: "NAME_INVALID"},
-		{name: "catalog without last", target: "/v2/_catalog?n=5", status: 401, layer: hostileByHarbor, forward: "/v2/_catalog?n=5&last=hub%2F"},
+		// The catalog: Harbor gets /v2/_catalog with no query, whatever the client sends; the
+		// plugin pages the project's part of Harbor's list itself (admins only: see the admin cases).
+		{name: "catalog last other project", target: "/v2/_catalog?last=team/x", status: 401, layer: hostileByHarbor, forward: "/v2/_catalog"},
+		{name: "catalog last traversal", target: "/v2/_catalog?last=../team", status: 401, layer: hostileByHarbor, forward: "/v2/_catalog"},
+		{name: "catalog without last", target: "/v2/_catalog?n=5", status: 401, layer: hostileByHarbor, forward: "/v2/_catalog"},
+		{name: "catalog percent in another parameter", target: "/v2/_catalog?x=%25&n=5&last=team/x", status: 401, layer: hostileByHarbor, forward: "/v2/_catalog"},
+		{name: "catalog word last in another parameter", target: "/v2/_catalog?q=last&n=5", status: 401, layer: hostileByHarbor, forward: "/v2/_catalog"},
+		{name: "catalog encoded last key", target: "/v2/_catalog?l%61st=team%2Fx&n=1", status: 401, layer: hostileByHarbor, forward: "/v2/_catalog"},
+		{name: "catalog admin last other project", target: "/v2/_catalog?n=5&last=team/x", header: hostileAdmin, status: 200, layer: hostileByHarbor,
+			forward: "/v2/_catalog", check: hostileCatalogOnly},
+		{name: "catalog admin percent in another parameter", target: "/v2/_catalog?x=%25&n=5", header: hostileAdmin, status: 200, layer: hostileByHarbor,
+			forward: "/v2/_catalog", check: hostileCatalogOnly},
+		{name: "catalog admin word last elsewhere", target: "/v2/_catalog?q=last", header: hostileAdmin, status: 200, layer: hostileByHarbor,
+			forward: "/v2/_catalog", check: hostileCatalogOnly},
+		{name: "catalog admin encoded last key", target: "/v2/_catalog?l%61st=team%2F&n=1", header: hostileAdmin, status: 200, layer: hostileByHarbor,
+			forward: "/v2/_catalog", check: hostileCatalogOnly},
+		{name: "catalog admin bad n", target: "/v2/_catalog?n=-1", header: hostileAdmin, status: 400, layer: hostileByReplaced, code: "BAD_REQUEST", forward: "/v2/_catalog"},
 
 		// Token requests: every repository scope is mapped into the project or refused.
 		{name: "scope other project", target: hostileToken + "scope=repository:team/x:pull", status: 200, layer: hostileByHarbor,
@@ -480,6 +499,12 @@ func hostileStart(t *testing.T, settings map[string]any, noMiddleware bool) *hos
 		w.tap = hostileStartTap(t, strings.TrimPrefix(harborURL, "http://"))
 		return w.tap.URL
 	}})
+	// Repositories in several projects, for the catalog cases to list (and not to leak).
+	for _, ns := range []string{"hub/library", "hub/hub", "team", "ghcr/owner"} {
+		if err := images.Seed(context.Background(), w.m.Harbor, ns, images.Single); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return w
 }
 
@@ -640,7 +665,7 @@ var hostileNameRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?
 
 // hostileConfinement lists every way what reached Harbor left the allowed projects: a repository
 // of another project, a path Harbor could not place in a project, dot segments or escapes in a
-// path, a from= or last= naming another project, ns= forwarded, a token scope of another project
+// path, a from= naming another project, any catalog query, ns= forwarded, a token scope of another project
 // or type, or a granted registry scope other than the catalog.
 func hostileConfinement(r *hostileResult, allow []string) []string {
 	var problems []string
@@ -664,8 +689,8 @@ func hostileConfinement(r *hostileResult, allow []string) []string {
 			problems = append(problems, "ns= reached Harbor: "+h.String())
 		}
 		named := query["from"]
-		if h.Path == "/v2/_catalog" {
-			named = append(named, query["last"]...)
+		if h.Path == "/v2/_catalog" && h.RawQuery != "" {
+			problems = append(problems, "a catalog query reached Harbor (the plugin pages the catalog itself): "+h.String())
 		}
 		for _, n := range named {
 			if !inside(n) && !slices.Contains(allow, strings.TrimSuffix(n, "/")) {
@@ -704,6 +729,32 @@ func hostileConfinement(r *hostileResult, allow []string) []string {
 	}
 	if len(problems) > 5 {
 		problems = append(problems[:5], fmt.Sprintf("... and %d more", len(problems)-5))
+	}
+	return problems
+}
+
+// hostileAdmin is Harbor's admin, the only user Harbor shows its catalog.
+var hostileAdmin = []string{"Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("admin:Harbor12345"))}
+
+// hostileCatalogOnly checks a catalog page: JSON, only names of the hub project's repositories
+// as the fake Harbor lists them (without "hub/"), and a Link, if any, on the mirror's own path.
+func hostileCatalogOnly(w *hostileWorld, r *hostileResult) []string {
+	var page struct{ Repositories []string }
+	if err := json.Unmarshal(r.body, &page); err != nil || page.Repositories == nil {
+		return []string{fmt.Sprintf("catalog page is not a catalog document: %q", r.body)}
+	}
+	names, err := w.m.Harbor.RepositoryNames(context.Background())
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var problems []string
+	for _, name := range page.Repositories {
+		if !slices.Contains(names, "hub/"+name) {
+			problems = append(problems, fmt.Sprintf("catalog page names %q, not a repository of hub (Harbor holds %q)", name, names))
+		}
+	}
+	if link := r.header.Get("Link"); link != "" && !strings.HasPrefix(link, "</v2/_catalog?") {
+		problems = append(problems, "catalog Link "+link)
 	}
 	return problems
 }
@@ -1019,5 +1070,29 @@ func TestHostileMountSourceNotNamedWithProject(t *testing.T) {
 	}
 	if strings.Contains(string(r.body), "hub/") {
 		t.Errorf("401 body names the project: %s", r.body)
+	}
+}
+
+// A repository whose name begins with the project's own name (hub/x on project hub, hub/hub/x in
+// Harbor) loses exactly one project prefix in Harbor's 401 document, and the pull lane (no query)
+// and the general path (another query parameter) answer it with the same body.
+func TestHostileOwnProjectNameStrippedOnce(t *testing.T) {
+	w := hostileStart(t, defaultSettings(), false)
+	var bodies []string
+	for _, target := range []string{"/v2/hub/x/manifests/latest", "/v2/hub/x/manifests/latest?x=1"} {
+		r := hostileRun(t, w, hostileCase{target: target})
+		if r.status != 401 {
+			t.Fatalf("%s: status %d", target, r.status)
+		}
+		if !strings.Contains(string(r.body), `"Name":"hub/x"`) {
+			t.Errorf("%s: 401 body does not name hub/x as the client did: %s", target, r.body)
+		}
+		if scope := hostileChallengeParam(r.header.Get("Www-Authenticate"), "scope"); scope != "repository:hub/x:pull" {
+			t.Errorf("%s: challenge scope %q, want repository:hub/x:pull", target, scope)
+		}
+		bodies = append(bodies, string(r.body))
+	}
+	if bodies[0] != bodies[1] {
+		t.Errorf("the lane and the general path differ:\n%s\n%s", bodies[0], bodies[1])
 	}
 }

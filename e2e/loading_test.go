@@ -85,8 +85,9 @@ func TestPluginConfigErrors(t *testing.T) {
 		{"registries", map[string]any{"project": "hub", "registries": map[string]any{"docker.io": "Docker Hub"}}, "registries.docker.io:", "is not a Harbor project name"},
 		{"publicURL", map[string]any{"project": "hub", "publicURL": "mirror.example.com"}, "publicURL:", "scheme must be http or https"},
 		{"tokenPath", map[string]any{"project": "hub", "tokenPath": "service/token"}, "tokenPath:", "must be an absolute path outside /v2"},
-		// Traefik's own decoding into Config fails before New runs; it names the Go field.
-		{"undecodable", map[string]any{"project": "hub", "readOnly": "maybe"}, "'ReadOnly'", "cannot parse"},
+		{"readOnly", map[string]any{"project": "hub", "readOnly": "maybe"}, "readOnly:", "is not true or false"},
+		// An option in other letter case, which Traefik's decoder alone would take as the option.
+		{"optionCase", map[string]any{"project": "hub", "readonly": "true"}, "readonly:", "no such option; did you mean readOnly?"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hub := startHub(t)
@@ -136,7 +137,18 @@ func TestPluginConfigErrors(t *testing.T) {
 func TestPluginLoadError(t *testing.T) {
 	src := t.TempDir()
 	root := harness.RepoRoot(t)
-	for _, f := range []string{".traefik.yml", "go.mod", "plugin.go", "response.go"} {
+	// The plugin's files as they are (every non-test Go file of the root package), plugin.go broken.
+	goFiles, err := filepath.Glob(filepath.Join(root, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := []string{".traefik.yml", "go.mod"}
+	for _, f := range goFiles {
+		if !strings.HasSuffix(f, "_test.go") {
+			files = append(files, filepath.Base(f))
+		}
+	}
+	for _, f := range files {
 		b, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {
 			t.Fatal(err)

@@ -85,21 +85,10 @@ func read(t *testing.T, rel string) string {
 }
 
 // traefikDecode decodes plugin settings into a fresh plugin Config the way Traefik v3.6.12 does
-// (pkg/plugins/middlewareyaegi.go, createConfig): CreateConfig's defaults, then mapstructure with
-// WeaklyTypedInput and a string-to-slice hook on ",". Traefik ignores keys the Config lacks.
+// (pkg/plugins/middlewareyaegi.go, createConfig): CreateConfig, then mapstructure with
+// WeaklyTypedInput and a string-to-slice hook on ",". Every key lands in the Config's Settings,
+// as written (the Config has no field per option; see config.go).
 func traefikDecode(settings map[string]any) (*harbormirror.Config, error) {
-	return decodeSettings(settings, false)
-}
-
-// strictDecode is traefikDecode with mapstructure's ErrorUnused: it fails on a key the Config
-// does not have, which Traefik would drop silently. (The plugin's Config now has a ",remain"
-// catch-all for such keys, which its New refuses; with it ErrorUnused never fires, but it would
-// again if the catch-all went away.)
-func strictDecode(settings map[string]any) (*harbormirror.Config, error) {
-	return decodeSettings(settings, true)
-}
-
-func decodeSettings(settings map[string]any, errorUnused bool) (*harbormirror.Config, error) {
 	cfg := harbormirror.CreateConfig()
 	if len(settings) == 0 { // Traefik does not decode an empty map
 		return cfg, nil
@@ -107,7 +96,6 @@ func decodeSettings(settings map[string]any, errorUnused bool) (*harbormirror.Co
 	decoder, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		DecodeHook:       mapstructure.StringToSliceHookFunc(","),
 		WeaklyTypedInput: true,
-		ErrorUnused:      errorUnused,
 		Result:           cfg,
 	})
 	if err != nil {
@@ -149,17 +137,22 @@ func checkSettings(t *testing.T, where string, settings map[string]any, want wan
 	if err != nil {
 		t.Fatalf("%s: Traefik's decoding fails: %v", where, err)
 	}
-	got := wantConfig{
-		Project:       cfg.Project,
-		LibraryPrefix: cfg.LibraryPrefix,
-		MirrorPath:    cfg.MirrorPath,
-		TokenPath:     cfg.TokenPath,
-		PublicURL:     cfg.PublicURL,
-		ReadOnly:      cfg.ReadOnly,
-		RegistryOnly:  cfg.RegistryOnly,
+	o, err := cfg.Options()
+	if err != nil {
+		t.Fatalf("%s: the plugin refuses the settings: %v", where, err)
 	}
-	if got.Registries, err = joinRegistries(cfg.Registries); err != nil {
-		t.Errorf("%s: registries: %v", where, err)
+	got := wantConfig{
+		Project:       o.Project,
+		LibraryPrefix: o.LibraryPrefix,
+		MirrorPath:    o.MirrorPath,
+		TokenPath:     o.TokenPath,
+		PublicURL:     o.PublicURL,
+		ReadOnly:      o.ReadOnly,
+		RegistryOnly:  o.RegistryOnly,
+		Registries:    o.Registries,
+	}
+	if got.Registries == nil {
+		got.Registries = map[string]string{}
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s: the plugin gets\n  %+v\nwant\n  %+v", where, got, want)
@@ -169,33 +162,6 @@ func checkSettings(t *testing.T, where string, settings map[string]any, want wan
 	} else {
 		checkOriginBehaviour(t, where, cfg, want)
 	}
-}
-
-// joinRegistries joins nested registry keys with dots, as the plugin does with Docker labels
-// (registries.docker.io=hub arrives as {docker: {io: hub}}); values must be strings.
-func joinRegistries(raw map[string]any) (map[string]string, error) {
-	out := map[string]string{}
-	var walk func(prefix string, m map[string]any) error
-	walk = func(prefix string, m map[string]any) error {
-		for k, v := range m {
-			key := k
-			if prefix != "" {
-				key = prefix + "." + k
-			}
-			switch v := v.(type) {
-			case string:
-				out[key] = v
-			case map[string]any:
-				if err := walk(key, v); err != nil {
-					return err
-				}
-			default:
-				return fmt.Errorf("%s: want a project name, got %T", key, v)
-			}
-		}
-		return nil
-	}
-	return out, walk("", raw)
 }
 
 // upstreamSeen records what the middleware passed on to Harbor.
@@ -287,16 +253,14 @@ func checkOriginBehaviour(t *testing.T, where string, cfg *harbormirror.Config, 
 	}
 }
 
-// optionNames are the plugin's option keys as the README and the Config's json tags spell them.
+// optionNames are the plugin's option keys as the README and the plugin's Options json tags
+// spell them.
 func optionNames(t *testing.T) []string {
 	t.Helper()
 	var names []string
-	typ := reflect.TypeOf(harbormirror.Config{})
+	typ := reflect.TypeOf(harbormirror.Options{})
 	for i := 0; i < typ.NumField(); i++ {
 		tag := typ.Field(i).Tag.Get("json")
-		if tag == "-" { // not an option, e.g. the catch-all for misspelt settings
-			continue
-		}
 		name, _, _ := strings.Cut(tag, ",")
 		if name == "" {
 			t.Fatalf("Config.%s has no json name", typ.Field(i).Name)
@@ -308,11 +272,9 @@ func optionNames(t *testing.T) []string {
 }
 
 // optionProblems lists what is wrong with plugin settings, each guard on its own:
-//   - a key not spelled exactly as the README's options table (Traefik matches keys without
-//     regard to case, so this is about consistency);
-//   - a key the Config does not have, by mapstructure's ErrorUnused and by the Config's own
-//     catch-all for misspelt keys (Traefik's decoding accepts such a key);
-//   - the plugin's New refusing the configuration.
+//   - a key not spelt exactly as the README's options table;
+//   - the plugin's New refusing the configuration (an unknown key, an option in other letter
+//     case, a bad value), after Traefik's decoding, which accepts all of these.
 func optionProblems(t *testing.T, settings map[string]any) []string {
 	t.Helper()
 	var problems []string
@@ -330,15 +292,9 @@ func optionProblems(t *testing.T, settings map[string]any) []string {
 			problems = append(problems, fmt.Sprintf("option %q is not one of the README's %v", k, optionNames(t)))
 		}
 	}
-	if _, err := strictDecode(settings); err != nil {
-		problems = append(problems, "mapstructure ErrorUnused: "+err.Error())
-	}
 	cfg, err := traefikDecode(settings)
 	if err != nil {
 		return append(problems, "Traefik's decoding: "+err.Error())
-	}
-	if len(cfg.Unknown) > 0 {
-		problems = append(problems, fmt.Sprintf("the Config's catch-all got %v", cfg.Unknown))
 	}
 	if _, err := harbormirror.New(context.Background(), http.NotFoundHandler(), cfg, "check"); err != nil {
 		problems = append(problems, "the plugin's New: "+err.Error())

@@ -1,13 +1,16 @@
 package examples
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	harbormirror "github.com/harbormirror/harbormirror"
 	"github.com/mitchellh/mapstructure"
 	"github.com/traefik/traefik/v3/pkg/config/dynamic"
 	"github.com/traefik/traefik/v3/pkg/config/label"
@@ -45,32 +48,35 @@ func TestREADMEQuickStart(t *testing.T) {
 	}
 }
 
-// TestUnknownOptionIsCaught: a misspelt option, in each form Traefik delivers settings (file
-// provider, Docker labels, CRD JSON), passes Traefik's own decoding, and is lost there, yet
-// every guard of optionProblems reports it.
-func TestUnknownOptionIsCaught(t *testing.T) {
+// settingsByChannel delivers plugin settings for the middleware "m" through each of Traefik's
+// own channels: the file provider, Docker labels and a CRD's JSON (which the Kubernetes
+// provider hands over as decoded JSON). key is written as given.
+func settingsByChannel(t *testing.T, key string) map[string]map[string]any {
+	t.Helper()
 	fromLabels, err := label.DecodeConfiguration(map[string]string{
-		"traefik.http.middlewares.m.plugin.harbormirror.project":   "hub",
-		"traefik.http.middlewares.m.plugin.harbormirror.readOnlyy": "true",
+		"traefik.http.middlewares.m.plugin.harbormirror.project": "hub",
+		"traefik.http.middlewares.m.plugin.harbormirror." + key:  "true",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromFile := decodeDynamic(t, "http:\n  middlewares:\n    m:\n      plugin:\n        harbormirror:\n          project: hub\n          readOnlyy: true\n")
-	for where, settings := range map[string]map[string]any{
+	fromFile := decodeDynamic(t, "http:\n  middlewares:\n    m:\n      plugin:\n        harbormirror:\n          project: hub\n          "+key+": true\n")
+	return map[string]map[string]any{
 		"labels": fromLabels.HTTP.Middlewares["m"].Plugin[pluginKey],
 		"file":   fromFile.HTTP.Middlewares["m"].Plugin[pluginKey],
-		"crd":    {"project": "hub", "readOnlyy": true},
-	} {
-		cfg, err := traefikDecode(settings)
-		if err != nil {
+		"crd":    {"project": "hub", key: true},
+	}
+}
+
+// TestUnknownOptionIsCaught: a misspelt option, in each form Traefik delivers settings, passes
+// Traefik's own decoding, yet every guard of optionProblems reports it.
+func TestUnknownOptionIsCaught(t *testing.T) {
+	for where, settings := range settingsByChannel(t, "readOnlyy") {
+		if _, err := traefikDecode(settings); err != nil {
 			t.Fatalf("%s: Traefik's decoding: %v", where, err)
 		}
-		if cfg.ReadOnly {
-			t.Errorf("%s: readOnlyy set readOnly", where)
-		}
 		problems := optionProblems(t, settings)
-		for _, guard := range []string{"is not one of the README's", "the Config's catch-all", "the plugin's New"} {
+		for _, guard := range []string{"is not one of the README's", "the plugin's New"} {
 			hit := false
 			for _, p := range problems {
 				hit = hit || strings.Contains(p, guard) && strings.Contains(p, "readOnlyy")
@@ -80,14 +86,43 @@ func TestUnknownOptionIsCaught(t *testing.T) {
 			}
 		}
 	}
-	// ErrorUnused on its own, without the Config's catch-all taking the key first.
-	var bare struct{ Project string }
-	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{WeaklyTypedInput: true, ErrorUnused: true, Result: &bare})
+}
+
+// TestOptionCaseIsExact: "readonly" is readOnly in other letter case. Traefik's decoder would
+// set a field named ReadOnly from it (mapstructure matches names without regard to case, shown
+// here on a bare struct); every channel hands the key to the plugin as written (Docker labels
+// too), and the plugin refuses it, naming the right spelling.
+func TestOptionCaseIsExact(t *testing.T) {
+	var bare struct{ ReadOnly bool }
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{WeaklyTypedInput: true, Result: &bare})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := dec.Decode(map[string]any{"project": "hub", "readOnlyy": "true"}); err == nil || !strings.Contains(err.Error(), "readOnlyy") {
-		t.Errorf("ErrorUnused: %v", err)
+	if err := dec.Decode(map[string]any{"readonly": "true"}); err != nil || !bare.ReadOnly {
+		t.Errorf("mapstructure no longer matches names regardless of case (%v, %v): the Config's design can be revisited", bare, err)
+	}
+	for where, settings := range settingsByChannel(t, "readonly") {
+		cfg, err := traefikDecode(settings)
+		if err != nil {
+			t.Fatalf("%s: Traefik's decoding: %v", where, err)
+		}
+		if _, ok := cfg.Settings["readonly"]; !ok {
+			t.Errorf("%s: the plugin did not get the key as written: %v", where, cfg.Settings)
+		}
+		_, err = harbormirror.New(context.Background(), http.NotFoundHandler(), cfg, "m")
+		if err == nil || !strings.Contains(err.Error(), "readonly: no such option; did you mean readOnly?") {
+			t.Errorf("%s: New: %v; want readonly refused with the spelling readOnly", where, err)
+		}
+	}
+	// Spelt exactly, through every channel, the option is taken.
+	for where, settings := range settingsByChannel(t, "readOnly") {
+		cfg, err := traefikDecode(settings)
+		if err != nil {
+			t.Fatalf("%s: Traefik's decoding: %v", where, err)
+		}
+		if o, err := cfg.Options(); err != nil || !o.ReadOnly {
+			t.Errorf("%s: readOnly: %+v, %v", where, o, err)
+		}
 	}
 }
 

@@ -1,7 +1,10 @@
 package rewrite
 
 import (
+	"encoding/json"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -23,6 +26,8 @@ func FuzzMapRequest(f *testing.F) {
 		{"/v2/a/b/manifests/latest", "/v2/a%2Fb/manifests/latest", ""},
 		{"/v2/x/blobs/uploads/", "", "fr%6Fm=other%2Fx&mount=" + digestA},
 		{"/v2/x/tags/list", "", "n=1&last=v1;ns=ghcr.io"},
+		{"/v2/_catalog", "", "x=%25&n=5"},
+		{"/v2/_catalog", "", "l%61st=..%2Fteam&q=last"},
 	} {
 		f.Add(seed.path, seed.rawPath, seed.query)
 	}
@@ -47,7 +52,11 @@ func FuzzMapRequest(f *testing.F) {
 			t.Fatalf("routed to %q", project)
 		}
 		switch req.Route.Kind {
-		case KindBase, KindCatalog:
+		case KindCatalog:
+			if req.Path != path || req.RawQuery != "" || req.RequestURI != "/v2/_catalog" {
+				t.Fatalf("catalog %q?%q forwarded as %q", path, query, req.RequestURI)
+			}
+		case KindBase:
 			if req.Path != path {
 				t.Fatalf("%q forwarded as %q", path, req.Path)
 			}
@@ -208,6 +217,56 @@ func FuzzURL(f *testing.F) {
 			t.Fatalf("URL(%q) = %q: neither relative nor on %s", loc, out, x.Origin)
 		}
 		RewriteLink(x, "<"+loc+`>; rel="next"`) // must not panic either
+	})
+}
+
+// FuzzCatalogPage: whatever the client asks and whatever Harbor answers, a catalog page holds
+// only the project's repositories, without the project, sorted, after last, at most n, and its
+// Link continues from the page's last name.
+func FuzzCatalogPage(f *testing.F) {
+	for _, seed := range []struct{ body, page string }{
+		{`{"repositories":["alpha/x","hub/library/nginx","hub/team/app","hub0/y"]}`, "n=1"},
+		{`{"repositories":["hub/b","hub/a","hub/hub/c","ghcr/x"]}`, "n=2&last=a"},
+		{`{"repositories":["hub/a"]}`, "last=%ZZ&n=-1"},
+		{`{"repositories":null}`, ""},
+		{`{"repositories":["hub/b","hub/a","hub/b"]}`, "n=1"},
+		{`not json`, "n=0"},
+	} {
+		f.Add(seed.body, seed.page)
+	}
+	t := NewTarget("hub", true, "docker.io")
+	f.Fuzz(func(tt *testing.T, harbor, page string) {
+		body, link, err := CatalogPage([]byte(harbor), t, page, "/hub")
+		if err != nil {
+			if len(err.Body()) == 0 || (err.Status != 400 && err.Status != 502) {
+				tt.Fatalf("refusal %+v", err)
+			}
+			return
+		}
+		var in, out struct{ Repositories []string }
+		_ = json.Unmarshal([]byte(harbor), &in)
+		if json.Unmarshal(body, &out) != nil || out.Repositories == nil {
+			tt.Fatalf("page %q is not a catalog document", body)
+		}
+		values, _ := url.ParseQuery(page)
+		last := values.Get("last")
+		for i, name := range out.Repositories {
+			if !slices.Contains(in.Repositories, "hub/"+name) || name == "" {
+				tt.Fatalf("page holds %q, which Harbor did not list in hub (%q)", name, harbor)
+			}
+			if (last != "" && name <= last) || (i > 0 && name <= out.Repositories[i-1]) {
+				tt.Fatalf("page %q not sorted after last %q", out.Repositories, last)
+			}
+		}
+		if n, convErr := strconv.Atoi(values.Get("n")); convErr == nil && len(out.Repositories) > n {
+			tt.Fatalf("page of %d for n=%d", len(out.Repositories), n)
+		}
+		if link != "" {
+			next := url.Values{"n": {values.Get("n")}, "last": {out.Repositories[len(out.Repositories)-1]}, "ns": {"docker.io"}}
+			if want := "</hub/v2/_catalog?" + next.Encode() + `>; rel="next"`; link != want {
+				tt.Fatalf("Link %q, want %q", link, want)
+			}
+		}
 	})
 }
 

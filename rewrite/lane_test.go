@@ -166,6 +166,18 @@ func TestChallengeLane(t *testing.T) {
 // The error documents Harbor and its registry send with a 401: the lane's names are ErrorBody's.
 func TestErrorNamesLane(t *testing.T) {
 	lanes := NewLanes(laneProjects, "", "/service/token")
+	for _, target := range []string{"/v2/library/hello/manifests/latest", "/v2/hub/x/manifests/latest", "/v2/hub/hub/x/manifests/latest"} {
+		_, x, _ := mapByRequest(laneProjects, "", target)
+		if lanes.Pull.FindString(target) == "" {
+			t.Fatalf("%s does not take the lane", target)
+		}
+		own := x.Route.Name
+		body := `{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized to access repository: ` + x.MappedName + `, action: pull","detail":[{"Name":"` + x.MappedName + `"}]}]}`
+		got, want := lanes.ErrorNames.Replace(body), string(ErrorBody([]byte(body), x))
+		if got != want || strings.Count(got, own) != 2 || strings.Contains(got, x.MappedName) {
+			t.Errorf("%s: lane %s\ngeneral %s\nwant each name as %s", target, got, want, own)
+		}
+	}
 	_, x, _ := mapByRequest(laneProjects, "", "/v2/library/hello/manifests/latest")
 	for _, body := range []string{
 		`{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized to access repository: hub/library/hello, action: pull: unauthorized to access repository: hub/library/hello, action: pull"}]}`,

@@ -43,7 +43,7 @@ type Target struct {
 	// MapTokenPull's: "scope=repository%3Ahub%2F${1}%3A${2}&service=${3}"
 	tokenTemplate, singleTokenTemplate string
 	// errorNames strips the project from the names in an error document, where a JSON string or
-	// a word starts with one.
+	// a word starts with one: exactly one prefix, as a Replacer does not rescan what it replaced.
 	errorNames *strings.Replacer
 }
 

@@ -1,6 +1,9 @@
 package rewrite
 
-import "strings"
+import (
+	"net/http"
+	"strings"
+)
 
 // Kind is which registry API endpoint a path addresses.
 type Kind int
@@ -63,7 +66,7 @@ func parsePath(r *Route, p string) *Error {
 	case "manifests":
 		r.Kind = KindManifest
 		if !tagRE.MatchString(arg) && !digestRE.MatchString(arg) {
-			return &Error{400, "MANIFEST_INVALID", "invalid manifest reference", "not a tag or digest: " + quoteDetail(arg)}
+			return invalidReference()
 		}
 	case "blobs":
 		if arg == "uploads" {
@@ -75,9 +78,10 @@ func parsePath(r *Route, p string) *Error {
 			return digestInvalid(arg)
 		}
 	case "referrers":
+		// Harbor reads a tag here too, and answers it itself (400 with a token, 401 without).
 		r.Kind = KindReferrers
-		if !digestRE.MatchString(arg) {
-			return digestInvalid(arg)
+		if !tagRE.MatchString(arg) && !digestRE.MatchString(arg) {
+			return invalidReference()
 		}
 	case "tags":
 		if arg != "list" {
@@ -102,6 +106,16 @@ func parsePath(r *Route, p string) *Error {
 	return nil
 }
 
+// invalidReference is Harbor's answer to a manifest or referrers reference that is neither a tag
+// nor a digest (its artifactinfo middleware, before any authentication): 404 NOT_FOUND, which is
+// what the OCI conformance suite expects for ".INVALID_MANIFEST_NAME".
+func invalidReference() *Error {
+	return &Error{http.StatusNotFound, "NOT_FOUND", "invalid reference format", ""}
+}
+
+// digestInvalid refuses a blob path whose digest is not one. Harbor's own answer there is a 401
+// without a challenge ("un-recognized request"), which would send a client after a token that
+// cannot help; DIGEST_INVALID is the distribution spec's code.
 func digestInvalid(arg string) *Error {
 	return &Error{400, "DIGEST_INVALID", "provided digest did not match uploaded content", "not a digest: " + quoteDetail(arg)}
 }

@@ -30,27 +30,13 @@ func CutParam(rawQuery, key string) (value, rest string, found bool) {
 }
 
 // MapQuery maps the parameters of a registry request that name a repository: from= on a blob
-// mount and last= on a catalog page. The other pairs keep their bytes and order.
+// mount. The other pairs keep their bytes and order. (A catalog request forwards no query at all:
+// see CatalogPage.)
 func MapQuery(rawQuery string, t *Target, kind Kind) (string, *Error) {
-	switch kind {
-	case KindUpload:
+	if kind == KindUpload {
 		return mapParam(rawQuery, "from", t)
-	case KindCatalog:
-		return mapCatalogLast(rawQuery, t)
 	}
 	return rawQuery, nil
-}
-
-// mapCatalogLast confines a catalog page to the project: Harbor lists repositories after last=,
-// so a page that starts at "<project>/" begins with the project's first repository.
-func mapCatalogLast(rawQuery string, t *Target) (string, *Error) {
-	if !mayHoldParam(rawQuery, "last") {
-		if rawQuery == "" {
-			return "last=" + url.QueryEscape(t.prefix), nil
-		}
-		return rawQuery + "&last=" + url.QueryEscape(t.prefix), nil
-	}
-	return mapParam(rawQuery, "last", t)
 }
 
 // mapParam rewrites the decoded value of every key=value pair named key.
@@ -73,7 +59,7 @@ func mapParam(rawQuery, key string, t *Target) (string, *Error) {
 	return strings.Join(pairs, "&"), nil
 }
 
-// mapPairValue decodes the value of a scope, from or last pair, maps it, and writes the pair back
+// mapPairValue decodes the value of a scope or from pair, maps it, and writes the pair back
 // in canonical form. A switch on the key rather than a mapping function passed in: under Yaegi
 // v0.16.1 an interpreted function used as a value races on its first concurrent calls.
 func mapPairValue(t *Target, key, rawValue string) (string, *Error) {
@@ -86,8 +72,6 @@ func mapPairValue(t *Target, key, rawValue string) (string, *Error) {
 	switch {
 	case key == "scope":
 		mapped, mapErr = MapScopes(t, decoded)
-	case key == "last" && decoded == "":
-		mapped = t.prefix // a catalog page from the project's start
 	default:
 		mapped, mapErr = MapName(t, decoded)
 	}

@@ -18,6 +18,8 @@ type Exchange struct {
 	RequestURI string
 	// MappedName is Route.Name inside the project.
 	MappedName string
+	// Page is the client's query of a catalog request (less ns), which CatalogPage applies.
+	Page string
 
 	// Origin is the public origin, "scheme://host[:port]".
 	Origin string
@@ -54,11 +56,15 @@ func MapRequest(p *Projects, x *Exchange, path, rawPath, rawQuery string) *Error
 		_, err := TargetFor(p, "")
 		return err
 	}
-	if x.Route.Kind == KindUpload || x.Route.Kind == KindCatalog {
+	switch x.Route.Kind {
+	case KindUpload:
 		var err *Error
 		if rawQuery, err = MapQuery(rawQuery, t, x.Route.Kind); err != nil {
 			return err
 		}
+	case KindCatalog:
+		// Nothing of the client's query reaches Harbor: the plugin pages the catalog itself.
+		x.Page, rawQuery = rawQuery, ""
 	}
 	x.Target, x.Path, x.RawQuery = t, path, rawQuery
 	if x.Route.Name != "" {

@@ -1,7 +1,6 @@
 package rewrite
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -166,14 +165,12 @@ func hostOf(origin string) string {
 
 // ErrorBody puts the client's names back into a registry error document: Harbor's messages and
 // the 401 detail name repositories with their project, the request's own and a mount's from=.
-// The request's name becomes exactly what the client wrote; any other name of the project loses
-// the project where a JSON string or a word starts with it.
+// Every name of the project loses exactly one project prefix, where a JSON string or a word
+// starts with it: the one rule of Target.errorNames, which the pull lane applies too, so that
+// "hub/hub/x" on project hub becomes "hub/x" on every path.
 func ErrorBody(body []byte, x *Exchange) []byte {
 	if x.Target == nil {
 		return body
-	}
-	if x.MappedName != "" {
-		body = bytes.ReplaceAll(body, []byte(x.MappedName), []byte(x.Route.Name))
 	}
 	return []byte(x.Target.errorNames.Replace(string(body)))
 }
@@ -187,25 +184,6 @@ func TagsBody(body []byte, clientName string) ([]byte, bool) {
 	// A local, not doc["name"], _ = ...: Yaegi v0.16.1 drops a tuple assigned into a map index.
 	name, _ := json.Marshal(clientName)
 	doc["name"] = name
-	out, err := json.Marshal(doc)
-	return out, err == nil
-}
-
-// CatalogBody keeps the project's repositories in a _catalog document, named as clients see them.
-func CatalogBody(body []byte, t *Target) ([]byte, bool) {
-	var doc map[string]json.RawMessage
-	var repositories []string
-	if json.Unmarshal(body, &doc) != nil || json.Unmarshal(doc["repositories"], &repositories) != nil {
-		return body, false
-	}
-	kept := make([]string, 0, len(repositories))
-	for _, full := range repositories {
-		if name, inProject := UnmapName(t, full); inProject {
-			kept = append(kept, name)
-		}
-	}
-	list, _ := json.Marshal(kept) // a local: see TagsBody
-	doc["repositories"] = list
 	out, err := json.Marshal(doc)
 	return out, err == nil
 }

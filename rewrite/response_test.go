@@ -166,14 +166,6 @@ func TestBodies(t *testing.T) {
 	if got, ok := TagsBody([]byte(`not json`), "nginx"); ok || string(got) != "not json" {
 		t.Errorf("TagsBody(garbage) = %s, %v", got, ok)
 	}
-	got, ok = CatalogBody([]byte(`{"repositories":["alpha/x","hub/library/nginx","hub/team/app","hubx/y"]}`), NewTarget("hub", false, ""))
-	if want := `{"repositories":["library/nginx","team/app"]}`; !ok || string(got) != want {
-		t.Errorf("CatalogBody = %s, %v; want %s", got, ok, want)
-	}
-	got, ok = CatalogBody([]byte(`{"repositories":["alpha/x"]}`), NewTarget("hub", false, ""))
-	if want := `{"repositories":[]}`; !ok || string(got) != want {
-		t.Errorf("CatalogBody(none) = %s, %v; want %s", got, ok, want)
-	}
 }
 
 func TestOriginAndConfig(t *testing.T) {
@@ -216,12 +208,12 @@ func TestErrorBody(t *testing.T) {
 }
 
 func TestErrorBodyNames(t *testing.T) {
-	x := mirror() // nginx mapped to hub/library/nginx
+	x := mirror() // nginx mapped to hub/library/nginx: every name loses exactly the project
 	tests := []struct{ in, want string }{
 		{`{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"hub/library/nginx:latest"}]}`,
-			`{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"nginx:latest"}]}`},
+			`{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"library/nginx:latest"}]}`},
 		{`{"errors":[{"code":"UNAUTHORIZED","detail":[{"Type":"repository","Name":"hub/library/nginx","Action":"pull"},{"Type":"repository","Name":"hub/team/x","Action":"pull"}]}]}`,
-			`{"errors":[{"code":"UNAUTHORIZED","detail":[{"Type":"repository","Name":"nginx","Action":"pull"},{"Type":"repository","Name":"team/x","Action":"pull"}]}]}`},
+			`{"errors":[{"code":"UNAUTHORIZED","detail":[{"Type":"repository","Name":"library/nginx","Action":"pull"},{"Type":"repository","Name":"team/x","Action":"pull"}]}]}`},
 		{`{"errors":[{"code":"NAME_UNKNOWN","message":"repository hub/team/x not known"}]}`,
 			`{"errors":[{"code":"NAME_UNKNOWN","message":"repository team/x not known"}]}`},
 		{`{"errors":[{"code":"DENIED","message":"other/hub/x and hubx/y stay"}]}`,
@@ -230,6 +222,17 @@ func TestErrorBodyNames(t *testing.T) {
 	for _, tt := range tests {
 		if got := string(ErrorBody([]byte(tt.in), x)); got != tt.want {
 			t.Errorf("ErrorBody:\n got %s\nwant %s", got, tt.want)
+		}
+	}
+	// A name that begins with the project's own name keeps it: hub/x on project hub is hub/hub/x.
+	_, own, _ := mapByRequest(NewProjects("hub", nil, true), "", "/v2/hub/x/manifests/latest")
+	for in, want := range map[string]string{
+		`{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"hub/hub/x:latest"}]}`:                         `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"hub/x:latest"}]}`,
+		`{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized to access repository: hub/hub/x, action: pull"}]}`:               `{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized to access repository: hub/x, action: pull"}]}`,
+		`{"errors":[{"code":"UNAUTHORIZED","detail":[{"Type":"repository","Name":"hub/hub/x","Action":"pull"},{"Name":"hub/x"}]}]}`: `{"errors":[{"code":"UNAUTHORIZED","detail":[{"Type":"repository","Name":"hub/x","Action":"pull"},{"Name":"x"}]}]}`,
+	} {
+		if got := string(ErrorBody([]byte(in), own)); got != want {
+			t.Errorf("ErrorBody of hub/x:\n got %s\nwant %s", got, want)
 		}
 	}
 	if got := string(ErrorBody([]byte(`"hub/x"`), &Exchange{})); got != `"hub/x"` {

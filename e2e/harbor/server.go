@@ -14,9 +14,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -156,6 +159,11 @@ func (s *Server) Store(ctx context.Context, repo, tag string, a Artifact) error 
 	return s.reg.store(ctx, repo, tag, a)
 }
 
+// RepositoryNames lists every repository in storage, sorted: what Harbor's catalog lists.
+func (s *Server) RepositoryNames(ctx context.Context) ([]string, error) {
+	return s.reg.repositoryNames(ctx)
+}
+
 // repositoryPath matches the distribution API's repository routes.
 var repositoryPath = regexp.MustCompile(`^/v2/(.+?)/(manifests/[^/]+|blobs/uploads/[^/]*|blobs/[^/]+|tags/list|referrers/[^/]+)$`)
 
@@ -219,7 +227,38 @@ func (s *Server) serveCatalog(w http.ResponseWriter, r *http.Request) {
 		writeHarborError(w, http.StatusInternalServerError, "UNKNOWN", err.Error())
 		return
 	}
-	serveCatalog(w, r, names)
+	serveHarborCatalog(w, r, names)
+}
+
+// serveHarborCatalog pages the catalog as Harbor v2.15.2 does (src/server/registry/catalog.go),
+// which is not distribution's way: without n, the whole list and no Link, whatever last says;
+// with n, last must be one of the repositories (400 otherwise), and the page follows it.
+func serveHarborCatalog(w http.ResponseWriter, r *http.Request, names []string) {
+	query := r.URL.Query()
+	if query.Get("n") == "" || len(names) == 0 {
+		writeJSON(w, http.StatusOK, map[string][]string{"repositories": append([]string{}, names...)})
+		return
+	}
+	n, err := strconv.Atoi(query.Get("n"))
+	if err != nil || n < 0 {
+		writeHarborError(w, http.StatusBadRequest, "BAD_REQUEST", "the N must be a positive int type")
+		return
+	}
+	page := names
+	if last := query.Get("last"); last != "" {
+		i, found := slices.BinarySearch(names, last)
+		if !found {
+			writeHarborError(w, http.StatusBadRequest, "BAD_REQUEST", fmt.Sprintf("the last: %s should be a valid repository name.", last))
+			return
+		}
+		page = names[i+1:]
+	}
+	page = page[:min(n, len(page))]
+	if len(page) > 0 && page[len(page)-1] != names[len(names)-1] {
+		next := url.Values{"n": {strconv.Itoa(n)}, "last": {page[len(page)-1]}}
+		w.Header().Set("Link", fmt.Sprintf(`</v2/_catalog?%s>; rel="next"`, next.Encode()))
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"repositories": append([]string{}, page...)})
 }
 
 func (s *Server) serveRepository(w http.ResponseWriter, r *http.Request, route repositoryRoute, parsed bool, entry *Request) {

@@ -1,4 +1,4 @@
-package harbormirror
+package yaegitest
 
 import (
 	"context"
@@ -56,9 +56,10 @@ func interpretPlugin() (yaegiPlugin, error) {
 	return yaegiPlugin{fnNew: fnNew, fnCreateConfig: fnCreateConfig}, nil
 }
 
-// interpreter is set up as Traefik's loader sets it up, with this repository under its GOPATH.
+// interpreter is set up as Traefik's loader sets it up, with the plugin (the parent directory of
+// this module) under its GOPATH.
 func interpreter() (*interp.Interpreter, error) {
-	root, err := os.Getwd()
+	root, err := filepath.Abs("..")
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package harbormirror
+package yaegitest
 
 import (
 	"fmt"

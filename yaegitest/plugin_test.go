@@ -1,15 +1,17 @@
-package harbormirror
+package yaegitest
 
 import (
 	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	harbormirror "github.com/harbormirror/harbormirror"
 	"github.com/mitchellh/mapstructure"
 )
 
@@ -42,10 +44,17 @@ const (
 
 const (
 	harborNotFound = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"hub/library/nope:latest"}]}`
-	clientNotFound = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"nope:latest"}]}`
-	// as a client that named it library/nope sees it
+	// as a client sees it, whether it named the repository nope or library/nope
 	clientLibraryNotFound = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"library/nope:latest"}]}`
 )
+
+// tokenFormLimit is the size of token form the plugin reads (64 KiB, as the README states; the
+// plugin's maxTokenForm): a form one byte larger is refused.
+const tokenFormLimit = 64 << 10
+
+// documentLimit is the size of tags/list and _catalog document the plugin buffers to rewrite
+// (8 MiB, as the README states).
+const documentLimit = 8 << 20
 
 var registryErrorHeaders = map[string]string{
 	"Content-Type":                    "application/json",
@@ -99,7 +108,7 @@ var exchanges = []exchange{
 		forwarded: "/service/token", forwardedBody: "grant_type=password&username=alice&password=s3cret&service=harbor-registry&scope=repository%3Ahub%2Flibrary%2Fhello%3Apull",
 		status: 200},
 	{name: "token POST over the limit", method: "POST", target: "/service/token",
-		header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, body: "scope=" + strings.Repeat("a", maxTokenForm),
+		header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, body: "scope=" + strings.Repeat("a", tokenFormLimit),
 		status: 413, header2: registryErrorHeaders, bodyHas: `"code":"SIZE_INVALID"`},
 	{name: "token POST that is not a form", method: "POST", target: "/service/token",
 		header: map[string]string{"Content-Type": "application/json"}, body: `{"scope":"repository:other/x:pull"}`,
@@ -129,7 +138,7 @@ var exchanges = []exchange{
 	{name: "Basic challenge left alone",
 		method: "GET", target: "/v2/_catalog",
 		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {`Basic realm="harbor"`}},
-		forwarded: "/v2/_catalog?last=hub%2F", status: 401, header2: map[string]string{"Www-Authenticate": `Basic realm="harbor"`}},
+		forwarded: "/v2/_catalog", status: 401, header2: map[string]string{"Www-Authenticate": `Basic realm="harbor"`}},
 	{name: "tags/list: name is the client's, Link loses the project",
 		method: "GET", target: "/v2/hello/tags/list?n=1",
 		harborStatus: 200, harborHeader: http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Content-Length": {"48"},
@@ -144,8 +153,8 @@ var exchanges = []exchange{
 		harborStatus: 200, harborHeader: http.Header{"Content-Type": {"application/json"},
 			"Link": {`</v2/_catalog?last=hub%2Fteam%2Fapp&n=3>; rel="next"`}},
 		harborBody: `{"repositories":["hub/library/hello","hub/team/app","hub0/x"]}`,
-		forwarded:  "/v2/_catalog?n=3&last=hub%2F", status: 200,
-		header2: map[string]string{"Link": `</v2/_catalog?last=team%2Fapp&n=3>; rel="next"`},
+		forwarded:  "/v2/_catalog", status: 200,
+		header2: map[string]string{"Link": ""},
 		bodyHas: `{"repositories":["library/hello","team/app"]}`},
 	{name: "encoded slash refused before Harbor",
 		method: "GET", target: "/v2/a%2Fb/manifests/latest", status: 400, header2: registryErrorHeaders},
@@ -208,13 +217,13 @@ var exchanges = []exchange{
 		header2: map[string]string{"Www-Authenticate": `Bearer realm="https://harbor.example.com/service/token",service="harbor-registry",scope="repository:team/app:pull"`}},
 	{name: "origin-fix-only: UI passes", settings: map[string]interface{}{},
 		method: "GET", target: "/harbor/projects", forwarded: "/harbor/projects", status: 200},
-	{name: "Harbor's own errors pass through, named as the client named the repository",
+	{name: "Harbor's own errors pass through, named without the project",
 		method: "GET", target: "/v2/nope/manifests/latest",
 		harborStatus: 404, harborHeader: http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(harborNotFound))}},
 		harborBody: harborNotFound,
 		forwarded:  "/v2/hub/library/nope/manifests/latest", status: 404,
-		header2: map[string]string{"Content-Length": strconv.Itoa(len(clientNotFound))},
-		bodyHas: clientNotFound},
+		header2: map[string]string{"Content-Length": strconv.Itoa(len(clientLibraryNotFound))},
+		bodyHas: clientLibraryNotFound},
 	{name: "a 401 detail loses the project",
 		method: "GET", target: "/v2/library/hello/manifests/latest",
 		harborStatus: 401, harborHeader: http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Content-Length": {"148"},
@@ -262,11 +271,11 @@ const (
 type build func(t testing.TB, settings map[string]interface{}, next http.Handler) (http.Handler, error)
 
 func buildCompiled(t testing.TB, settings map[string]interface{}, next http.Handler) (http.Handler, error) {
-	cfg := CreateConfig()
+	cfg := harbormirror.CreateConfig()
 	if err := decodeSettings(settings, cfg); err != nil {
 		return nil, err
 	}
-	return New(context.Background(), next, cfg, "test")
+	return harbormirror.New(context.Background(), next, cfg, "test")
 }
 
 // decodeSettings decodes plugin settings into a config exactly as Traefik v3.6's plugin loader.
@@ -315,8 +324,11 @@ func (e exchange) harbor(seen *harborStub) http.Handler {
 	})
 }
 
-func runExchanges(t *testing.T, build build) {
-	for _, e := range exchanges {
+func runExchanges(t *testing.T, build build) { runExchangeTable(t, build, exchanges) }
+
+// runExchangeTable runs a table of exchanges; the tables of other files run through it too.
+func runExchangeTable(t *testing.T, build build, table []exchange) {
+	for _, e := range table {
 		t.Run(e.name, func(t *testing.T) {
 			settings := e.settings
 			if settings == nil {
@@ -391,7 +403,13 @@ var configErrors = []struct {
 	{map[string]interface{}{"project": "hub", "publicURL": "dockerhub.example.com"}, "publicURL"},
 	{map[string]interface{}{"project": "hub", "publicURL": "https://dockerhub.example.com/hub"}, "publicURL"},
 	{map[string]interface{}{"project": "hub", "mirrorPth": "/hub"}, "unknown settings mirrorPth"},
-	{map[string]interface{}{"project": "hub", "readOnly": "maybe"}, "ReadOnly"},
+	{map[string]interface{}{"project": "hub", "readOnly": "maybe"}, "readOnly"},
+	{map[string]interface{}{"project": "hub", "registries": "ghcr.io=ghcr"}, "registries"},
+	// Traefik's decoder would match these without regard to case; the plugin names the spelling.
+	{map[string]interface{}{"project": "hub", "readonly": true}, "readonly: no such option; did you mean readOnly?"},
+	{map[string]interface{}{"Project": "hub"}, "Project: no such option; did you mean project?"},
+	{map[string]interface{}{"project": "hub", "PUBLICURL": "https://mirror.example.com"}, "did you mean publicURL?"},
+	{map[string]interface{}{"project": "hub", "readOnly": true, "readonly": false}, "did you mean readOnly?"},
 }
 
 func runConfigErrors(t *testing.T, build build) {
@@ -406,9 +424,32 @@ func runConfigErrors(t *testing.T, build build) {
 func TestConfigErrors(t *testing.T) { runConfigErrors(t, buildCompiled) }
 
 func TestDefaults(t *testing.T) {
-	c := CreateConfig()
-	if !c.LibraryPrefix || !c.RegistryOnly || c.TokenPath != "/service/token" || c.ReadOnly || c.Project != "" {
-		t.Errorf("defaults %+v", c)
+	c, err := harbormirror.CreateConfig().Options()
+	if err != nil || !c.LibraryPrefix || !c.RegistryOnly || c.TokenPath != "/service/token" || c.ReadOnly || c.Project != "" {
+		t.Errorf("defaults %+v, %v", c, err)
+	}
+}
+
+// Each option spelt exactly takes the value Traefik's providers deliver: strings from the file
+// provider and Docker labels, typed values from a CRD; a nil (empty YAML key) keeps the default.
+func TestOptionsAsDelivered(t *testing.T) {
+	for _, settings := range []map[string]interface{}{
+		{"project": "hub", "readOnly": "true", "libraryPrefix": "false", "registryOnly": "0", "mirrorPath": "/hub", "tokenPath": "/t", "publicURL": "https://m.example.com", "registries": map[string]interface{}{"docker": map[string]interface{}{"io": "hub"}}},
+		{"project": "hub", "readOnly": true, "libraryPrefix": false, "registryOnly": false, "mirrorPath": "/hub", "tokenPath": "/t", "publicURL": "https://m.example.com", "registries": map[string]interface{}{"docker.io": "hub"}},
+	} {
+		cfg := harbormirror.CreateConfig()
+		if err := decodeSettings(settings, cfg); err != nil {
+			t.Fatal(err)
+		}
+		o, err := cfg.Options()
+		want := harbormirror.Options{Project: "hub", Registries: map[string]string{"docker.io": "hub"}, MirrorPath: "/hub", TokenPath: "/t", PublicURL: "https://m.example.com", ReadOnly: true}
+		if err != nil || !reflect.DeepEqual(o, want) {
+			t.Errorf("settings %v: options %+v, %v; want %+v", settings, o, err, want)
+		}
+	}
+	cfg := &harbormirror.Config{Settings: map[string]interface{}{"tokenPath": nil}}
+	if o, err := cfg.Options(); err != nil || o.TokenPath != "/service/token" {
+		t.Errorf("tokenPath nil: %+v, %v; want the default", o, err)
 	}
 }
 
