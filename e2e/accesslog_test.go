@@ -16,7 +16,7 @@ import (
 // rewrites with a body (a pull's 401 with its error document, a 404's, tags/list, the catalog),
 // the status and size Harbor's answer became, not OriginStatus 0 and OriginContentSize 0.
 func TestAccessLogOriginStatus(t *testing.T) {
-	m := startMirror(t, mirrorOptions{ExtraStatic: "accessLog:\n  format: json\n"})
+	m := startFakeMirror(t, mirrorOptions{ExtraStatic: "accessLog:\n  format: json\n"})
 	ctx := context.Background()
 	if err := images.Seed(ctx, m.Harbor, "hub/library", images.Single); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // (with n, last must be an existing repository): the pages hold exactly the hub project's
 // repositories, named without the project, and Harbor never sees a query of the client's.
 func TestCatalogPagesThroughMirror(t *testing.T) {
-	m := startMirror(t, mirrorOptions{})
+	m := startFakeMirror(t, mirrorOptions{})
 	for _, ns := range []string{"hub/library", "hub/hub", "hub/team", "team", "ghcr/owner"} {
 		if err := images.Seed(context.Background(), m.Harbor, ns, images.Single, images.Hello); err != nil {
 			t.Fatal(err)

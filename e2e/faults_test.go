@@ -22,6 +22,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/harbormirror/harbormirror/e2e/harbor"
 	"github.com/harbormirror/harbormirror/e2e/images"
 )
 
@@ -77,7 +78,7 @@ func TestFaultHarborDown(t *testing.T) {
 		}
 	}
 
-	faultStartHarbor(t, m, addr)
+	startFakeHarbor(t, m, addr, harbor.Options{})
 	start := time.Now()
 	if got := faultPullDigest(t, ref); got != want {
 		t.Errorf("after Harbor returned: %s has digest %s, want %s", ref, got, want)
@@ -270,7 +271,7 @@ func TestFaultSlowAnswersDoNotBlock(t *testing.T) {
 // which shows the plugin really handles these responses.
 func TestFaultMalformedUpstreamHeaders(t *testing.T) {
 	var proxy *faultProxy
-	m := faultStart(t, faultOptions{Settings: teamSettings(), Front: func(t *testing.T, harborURL string) string {
+	m := faultStart(t, faultOptions{Settings: map[string]any{"project": "team", "libraryPrefix": false}, Front: func(t *testing.T, harborURL string) string {
 		proxy = faultStartProxy(t, harborURL)
 		return proxy.URL
 	}})

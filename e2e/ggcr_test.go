@@ -10,6 +10,7 @@ import (
 // TestGGCRPullThroughMirror: go-containerregistry pulls a one-component and a namespaced name
 // through Traefik and the plugin; the proxy-cache project fetches both from Docker Hub.
 func TestGGCRPullThroughMirror(t *testing.T) {
+	t.Parallel()
 	m := startMirror(t, mirrorOptions{})
 	seedDockerHub(t, m, "hello", "single")
 	for _, ref := range []string{m.Host + "/hello:latest", m.Host + "/library/single:latest"} {
@@ -27,7 +28,10 @@ func TestGGCRPullThroughMirror(t *testing.T) {
 		}
 	}
 	reqs := requests(m)
-	assertServed(t, reqs, "hub/library/hello")
-	assertServed(t, reqs, "hub/library/single")
-	assertConfined(t, reqs, "hub")
+	assertServed(t, reqs, m.HubProject+"/library/hello")
+	assertServed(t, reqs, m.HubProject+"/library/single")
+	assertConfined(t, reqs, m.HubProject)
+	upstream := m.DockerHub.Requests()
+	pullAssertFetched(t, upstream, "library/hello", "latest")
+	pullAssertFetched(t, upstream, "library/single", "latest")
 }

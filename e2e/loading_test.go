@@ -39,7 +39,7 @@ const (
 // TestPluginLoadsAndAttaches: the plugin loads, its middleware is enabled on the router, and a
 // request is mapped by it (not merely answered by Traefik).
 func TestPluginLoadsAndAttaches(t *testing.T) {
-	m := startMirror(t, mirrorOptions{})
+	m := startFakeMirror(t, mirrorOptions{})
 	log := m.Traefik.Log()
 	if line := ldLine(log, harness.LogPluginsLoaded); !strings.Contains(line, `plugins=["harbormirror"]`) {
 		t.Errorf("Traefik logged %q, want %q naming the plugin", line, harness.LogPluginsLoaded)

@@ -24,7 +24,7 @@ import (
 // TestMirrorPath is scenario 6: one registry host serves Harbor itself at its root and, under
 // /hub, the hub project as a Docker Hub mirror ({project: hub, mirrorPath: /hub}).
 func TestMirrorPath(t *testing.T) {
-	m := startMirror(t, mirrorOptions{Settings: map[string]any{"project": "hub", "mirrorPath": "/hub"}})
+	m := startFakeMirror(t, mirrorOptions{Settings: func(m *mirror) map[string]any { return map[string]any{"project": m.HubProject, "mirrorPath": "/hub"} }})
 	seedDockerHub(t, m, images.Hello)
 	t.Run("HarborPassesThrough", func(t *testing.T) { testMirrorPathLeavesHarborAlone(t, m) })
 	t.Run("DockerPullUnderPath", func(t *testing.T) { testMirrorPathDockerPull(t, m) })

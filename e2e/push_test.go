@@ -39,8 +39,8 @@ import (
 // chunk in the closing PUT), then the manifest. It pulls the image back and checks every digest.
 func TestPushByHandMonolithicAndChunked(t *testing.T) {
 	teamTimed(t)
-	m := startMirror(t, mirrorOptions{Settings: teamSettings()})
-	reg := newTeamRegistry(t, "http://"+m.Host, nil, teamAliceCreds)
+	m := startFakeMirror(t, mirrorOptions{Settings: teamSettings})
+	reg := newTeamRegistry(t, "http://"+m.Host, nil, teamAliceCreds(m))
 	img := testImage(t, images.Single)
 
 	cfgName, err := img.ConfigName()
@@ -89,7 +89,7 @@ func TestPushByHandMonolithicAndChunked(t *testing.T) {
 	if got := reg.challenges[0]; !teamMapsEqual(got, want) {
 		t.Errorf("push challenge %v, want %v", got, want)
 	}
-	teamPullBack(t, m.Host+"/hand:v1", nil, digestOf(t, images.Single))
+	teamPullBack(t, m, m.Host+"/hand:v1", nil, digestOf(t, images.Single))
 
 	reqs := requests(m)
 	assertConfined(t, reqs, "team")
@@ -109,9 +109,9 @@ func TestPushByHandMonolithicAndChunked(t *testing.T) {
 // nothing is uploaded again. Both repositories pull back with the built digests.
 func TestPushGGCRWriteAndMount(t *testing.T) {
 	teamTimed(t)
-	m := startMirror(t, mirrorOptions{Settings: teamSettings()})
+	m := startFakeMirror(t, mirrorOptions{Settings: teamSettings})
 	app := teamRef(t, m.Host+"/app:v1")
-	if err := remote.Write(app, testImage(t, images.Single), remote.WithAuth(teamAlice)); err != nil {
+	if err := remote.Write(app, testImage(t, images.Single), remote.WithAuth(teamAlice(m))); err != nil {
 		t.Fatalf("push %s: %v", app, err)
 	}
 	reqs := requests(m)
@@ -127,12 +127,12 @@ func TestPushGGCRWriteAndMount(t *testing.T) {
 
 	// The same image, as a remote image of <mirror>/app: its layers and config are mountable.
 	m.Harbor.ResetLog()
-	src, err := remote.Image(app, remote.WithAuth(teamAlice))
+	src, err := remote.Image(app, remote.WithAuth(teamAlice(m)))
 	if err != nil {
 		t.Fatalf("read %s: %v", app, err)
 	}
 	other := teamRef(t, m.Host+"/other:v1")
-	if err := remote.Write(other, src, remote.WithAuth(teamAlice)); err != nil {
+	if err := remote.Write(other, src, remote.WithAuth(teamAlice(m))); err != nil {
 		t.Fatalf("push %s: %v", other, err)
 	}
 	reqs = requests(m)
@@ -160,8 +160,8 @@ func TestPushGGCRWriteAndMount(t *testing.T) {
 	}
 	teamSawRequest(t, reqs, "PUT", "/v2/team/other/manifests/v1", http.StatusCreated)
 
-	teamPullBack(t, m.Host+"/app:v1", nil, digestOf(t, images.Single))
-	teamPullBack(t, m.Host+"/other:v1", nil, digestOf(t, images.Single))
+	teamPullBack(t, m, m.Host+"/app:v1", nil, digestOf(t, images.Single))
+	teamPullBack(t, m, m.Host+"/other:v1", nil, digestOf(t, images.Single))
 }
 
 // TestPushSkopeoFromLayouts: skopeo copies a dir: copy of the Single image (Docker media types)
@@ -170,9 +170,9 @@ func TestPushGGCRWriteAndMount(t *testing.T) {
 func TestPushSkopeoFromLayouts(t *testing.T) {
 	clients.Require(t, clients.ClientSkopeo)
 	teamTimed(t)
-	m := startMirror(t, mirrorOptions{Settings: teamSettings()})
+	m := startFakeMirror(t, mirrorOptions{Settings: teamSettings})
 	repo := m.Host + "/tools/skopeo"
-	if out, err := clients.SkopeoCopy(t, "dir:"+teamDirLayout(t, images.Single), "docker://"+repo+":v1", "--dest-creds", teamAliceCreds); err != nil {
+	if out, err := clients.SkopeoCopy(t, "dir:"+teamDirLayout(t, images.Single), "docker://"+repo+":v1", "--dest-creds", teamAliceCreds(m)); err != nil {
 		t.Fatalf("skopeo copy dir: to %s:v1: %v\n%s", repo, err, out)
 	}
 	ociImage := teamOCIImage(t, images.Single)
@@ -180,11 +180,11 @@ func TestPushSkopeoFromLayouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := clients.SkopeoCopy(t, "oci:"+teamOCILayout(t, ociImage, "oci")+":oci", "docker://"+repo+":oci", "--dest-creds", teamAliceCreds); err != nil {
+	if out, err := clients.SkopeoCopy(t, "oci:"+teamOCILayout(t, ociImage, "oci")+":oci", "docker://"+repo+":oci", "--dest-creds", teamAliceCreds(m)); err != nil {
 		t.Fatalf("skopeo copy oci: to %s:oci: %v\n%s", repo, err, out)
 	}
-	teamPullBack(t, repo+":v1", nil, digestOf(t, images.Single))
-	teamPullBack(t, repo+":oci", nil, ociDigest.String())
+	teamPullBack(t, m, repo+":v1", nil, digestOf(t, images.Single))
+	teamPullBack(t, m, repo+":oci", nil, ociDigest.String())
 
 	reqs := requests(m)
 	assertConfined(t, reqs, "team")
@@ -201,12 +201,12 @@ func TestPushSkopeoFromLayouts(t *testing.T) {
 func TestPushTLSLargeWithPlugin(t *testing.T) {
 	clients.Require(t, clients.ClientSkopeo)
 	teamTimed(t)
-	m := startMirror(t, mirrorOptions{Settings: teamSettings(), TLS: true, AbsoluteHTTPUploadLocations: true, ExternalScheme: "https"})
+	m := startFakeMirror(t, mirrorOptions{Settings: teamSettings, TLS: true, AbsoluteHTTPUploadLocations: true, ExternalScheme: "https"})
 	tlsTransport := &http.Transport{TLSClientConfig: m.CA.ClientTLSConfig()}
 	t.Cleanup(tlsTransport.CloseIdleConnections)
 
 	// The upload Location as the client gets it.
-	reg := newTeamRegistry(t, "https://"+m.TLSHost, tlsTransport, teamAliceCreds)
+	reg := newTeamRegistry(t, "https://"+m.TLSHost, tlsTransport, teamAliceCreds(m))
 	loc := reg.startUpload("probe")
 	if prefix := "https://" + m.TLSHost + "/v2/probe/blobs/uploads/"; !strings.HasPrefix(loc, prefix) {
 		t.Fatalf("upload Location %q, want %s...", loc, prefix)
@@ -215,7 +215,7 @@ func TestPushTLSLargeWithPlugin(t *testing.T) {
 
 	// skopeo, verifying the certificate.
 	dst := "docker://" + m.TLSHost + "/large:v1"
-	if out, err := clients.SkopeoCopy(t, "dir:"+teamDirLayout(t, images.Large), dst, "--dest-creds", teamAliceCreds,
+	if out, err := clients.SkopeoCopy(t, "dir:"+teamDirLayout(t, images.Large), dst, "--dest-creds", teamAliceCreds(m),
 		"--dest-tls-verify=true", "--dest-cert-dir", teamCertDir(t, m)); err != nil {
 		t.Fatalf("skopeo copy to %s: %v\n%s", dst, err, out)
 	}
@@ -226,7 +226,7 @@ func TestPushTLSLargeWithPlugin(t *testing.T) {
 	m.Harbor.ResetLog()
 	rec := &locationRecorder{inner: tlsTransport}
 	ggcrRef := teamTLSRef(t, m.TLSHost+"/ggcr/large:v1")
-	if err := remote.Write(ggcrRef, testImage(t, images.Large), remote.WithAuth(teamAlice), remote.WithTransport(rec)); err != nil {
+	if err := remote.Write(ggcrRef, testImage(t, images.Large), remote.WithAuth(teamAlice(m)), remote.WithTransport(rec)); err != nil {
 		t.Fatalf("push %s: %v", ggcrRef, err)
 	}
 	uploads := 0
@@ -243,8 +243,8 @@ func TestPushTLSLargeWithPlugin(t *testing.T) {
 	}
 	teamAssertUploaded(t, requests(m), "team/ggcr/large", testImage(t, images.Large), "v1")
 
-	teamPullBack(t, m.TLSHost+"/large:v1", tlsTransport, digestOf(t, images.Large))
-	teamPullBack(t, m.TLSHost+"/ggcr/large:v1", tlsTransport, digestOf(t, images.Large))
+	teamPullBack(t, m, m.TLSHost+"/large:v1", tlsTransport, digestOf(t, images.Large))
+	teamPullBack(t, m, m.TLSHost+"/ggcr/large:v1", tlsTransport, digestOf(t, images.Large))
 	reqs = append(reqs, requests(m)...)
 	assertConfined(t, reqs, "team")
 	teamViaMirror(t, reqs, m.TLSHost)
@@ -259,11 +259,11 @@ func TestPushTLSLargeWithoutPluginFails(t *testing.T) {
 	clients.Require(t, clients.ClientSkopeo)
 	teamTimed(t)
 	// ExternalScheme https keeps the token realm reachable, so that only the upload Location fails.
-	m := startMirror(t, mirrorOptions{NoMiddleware: true, TLS: true, AbsoluteHTTPUploadLocations: true, ExternalScheme: "https"})
+	m := startFakeMirror(t, mirrorOptions{NoMiddleware: true, TLS: true, AbsoluteHTTPUploadLocations: true, ExternalScheme: "https"})
 	tlsTransport := &http.Transport{TLSClientConfig: m.CA.ClientTLSConfig()}
 	t.Cleanup(tlsTransport.CloseIdleConnections)
 
-	reg := newTeamRegistry(t, "https://"+m.TLSHost, tlsTransport, teamAliceCreds)
+	reg := newTeamRegistry(t, "https://"+m.TLSHost, tlsTransport, teamAliceCreds(m))
 	reg.checkLocations = false
 	loc := reg.startUpload("team/probe")
 	if prefix := "http://" + m.TLSHost + "/v2/team/probe/blobs/uploads/"; !strings.HasPrefix(loc, prefix) {
@@ -275,7 +275,7 @@ func TestPushTLSLargeWithoutPluginFails(t *testing.T) {
 	}
 
 	dst := "docker://" + m.TLSHost + "/team/large:v1"
-	out, err := clients.SkopeoCopy(t, "dir:"+teamDirLayout(t, images.Large), dst, "--dest-creds", teamAliceCreds,
+	out, err := clients.SkopeoCopy(t, "dir:"+teamDirLayout(t, images.Large), dst, "--dest-creds", teamAliceCreds(m),
 		"--dest-tls-verify=true", "--dest-cert-dir", teamCertDir(t, m))
 	if err == nil {
 		t.Fatalf("skopeo push of the Large image succeeded without the plugin:\n%s", out)
@@ -326,7 +326,7 @@ func TestPushTLSLargeWithoutPluginFails(t *testing.T) {
 	// URL on the registry's host to the one its ping found (https).
 	m.Harbor.ResetLog()
 	ggcrRef := teamTLSRef(t, m.TLSHost+"/team/ggcr:v1")
-	err = remote.Write(ggcrRef, testImage(t, images.Single), remote.WithAuth(teamAlice), remote.WithTransport(tlsTransport))
+	err = remote.Write(ggcrRef, testImage(t, images.Single), remote.WithAuth(teamAlice(m)), remote.WithTransport(tlsTransport))
 	t.Logf("go-containerregistry push without the plugin: error %v", err)
 }
 
@@ -419,10 +419,10 @@ func teamDigestOf(b []byte) string {
 
 // teamPullBack reads ref back as alice (through the mirror), checks the manifest digest against
 // want (the image as built), and validates every blob's digest and the config against the manifest.
-func teamPullBack(t *testing.T, ref string, rt http.RoundTripper, want string) {
+func teamPullBack(t *testing.T, m *mirror, ref string, rt http.RoundTripper, want string) {
 	t.Helper()
 	var r name.Reference
-	opts := []remote.Option{remote.WithAuth(teamAlice)}
+	opts := []remote.Option{remote.WithAuth(teamAlice(m))}
 	if rt != nil {
 		r = teamTLSRef(t, ref)
 		opts = append(opts, remote.WithTransport(rt))
