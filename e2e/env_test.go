@@ -68,13 +68,11 @@ type mirrorOptions struct {
 	NoMiddleware bool
 	// TLS gives Traefik a websecure entrypoint with a certificate from a test CA.
 	TLS bool
-	// ForwardedProtoHTTP makes Traefik send Harbor X-Forwarded-Proto: http after the plugin, as
-	// an old nginx in front of Harbor did: Harbor then answers uploads with http:// Locations.
+	// ForwardedProtoHTTP puts an old nginx's habit between Traefik and Harbor: a second hop (a
+	// Traefik entrypoint of its own) that sends Harbor X-Forwarded-Proto: http, so Harbor answers
+	// uploads with http:// Locations. (A headers middleware after the plugin on the mirror's
+	// router would change the very request the plugin reads its scheme from.)
 	ForwardedProtoHTTP bool
-	// AbsoluteHTTPUploadLocations and ExternalScheme configure the fake Harbor (see
-	// harbor.Options).
-	AbsoluteHTTPUploadLocations bool
-	ExternalScheme              string
 	// ExtraStatic is merged into Traefik's static configuration (harness.TraefikConfig).
 	ExtraStatic string
 }
@@ -111,16 +109,16 @@ func startMirror(t *testing.T, opts mirrorOptions) *mirror {
 func startFakeMirror(t *testing.T, opts mirrorOptions) *mirror {
 	t.Helper()
 	m := &mirror{t: t, DockerHub: startHub(t), GHCR: startHub(t)}
-	startFakeHarbor(t, m, "", harbor.Options{ExternalScheme: opts.ExternalScheme, AbsoluteHTTPUploadLocations: opts.AbsoluteHTTPUploadLocations})
+	startFakeHarbor(t, m, "")
 	startTraefik(t, m, m.Harbor.URL, "", opts)
 	return m
 }
 
 // startFakeHarbor starts a fake Harbor with the worlds' projects (hub and ghcr proxy-caching m's
-// upstreams, private team with alice) on addr ("" for any port), with opts' other options, as m.Harbor, closed when the
+// upstreams, private team with alice) on addr ("" for any port) as m.Harbor, closed when the
 // test ends. A Harbor started again on the same address has empty storage and a new token key:
 // its proxy-cache projects fill again from upstream, and old tokens are refused.
-func startFakeHarbor(t *testing.T, m *mirror, addr string, opts harbor.Options) *harbor.Server {
+func startFakeHarbor(t *testing.T, m *mirror, addr string) *harbor.Server {
 	t.Helper()
 	m.HubProject, m.GHCRProject, m.TeamProject = "hub", "ghcr", "team"
 	m.Alice, m.AlicePassword = alice, alicePassword
@@ -128,14 +126,15 @@ func startFakeHarbor(t *testing.T, m *mirror, addr string, opts harbor.Options) 
 	var err error
 	// The address was released a moment ago; a listener still closing can hold it briefly.
 	for attempt := 0; attempt < 50; attempt++ {
-		opts.Addr = addr
-		opts.Projects = []harbor.Project{
-			{Name: m.HubProject, Public: true, ProxyCacheOf: m.DockerHub.URL},
-			{Name: m.GHCRProject, Public: true, ProxyCacheOf: m.GHCR.URL},
-			{Name: m.TeamProject, Members: []string{alice}},
-		}
-		opts.Users = map[string]string{alice: alicePassword}
-		h, err = harbor.Start(opts)
+		h, err = harbor.Start(harbor.Options{
+			Addr: addr,
+			Projects: []harbor.Project{
+				{Name: m.HubProject, Public: true, ProxyCacheOf: m.DockerHub.URL},
+				{Name: m.GHCRProject, Public: true, ProxyCacheOf: m.GHCR.URL},
+				{Name: m.TeamProject, Members: []string{alice}},
+			},
+			Users: map[string]string{alice: alicePassword},
+		})
 		if err == nil || addr == "" || !strings.Contains(err.Error(), "address already in use") {
 			break
 		}
@@ -157,8 +156,20 @@ func startTraefik(t *testing.T, m *mirror, backend, testID string, opts mirrorOp
 	if settingsOf == nil {
 		settingsOf = worldSettings
 	}
-	route := traefikRoute{Backend: backend, TestID: testID, Settings: settingsOf(m), Plugin: !opts.NoMiddleware, ForwardedProtoHTTP: opts.ForwardedProtoHTTP}
-	cfg := harness.TraefikConfig{Dynamic: route.dynamicConfig(), NoPlugin: opts.NoMiddleware, ExtraStatic: opts.ExtraStatic}
+	route := traefikRoute{Backend: backend, TestID: testID, Settings: settingsOf(m), Plugin: !opts.NoMiddleware}
+	extraStatic := opts.ExtraStatic
+	if opts.ForwardedProtoHTTP {
+		if extraStatic != "" {
+			t.Fatal("mirrorOptions: ForwardedProtoHTTP with ExtraStatic is not supported")
+		}
+		ports, err := harness.FreePorts(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		route.OldProxy = fmt.Sprintf("127.0.0.1:%d", ports[0])
+		extraStatic = fmt.Sprintf("entryPoints:\n  oldproxy:\n    address: %q\n", route.OldProxy)
+	}
+	cfg := harness.TraefikConfig{Dynamic: route.dynamicConfig(), NoPlugin: opts.NoMiddleware, ExtraStatic: extraStatic}
 	if opts.TLS {
 		m.CA = harness.GenerateTestCA(t, "127.0.0.1", "localhost")
 		cfg.TLS = m.CA.TLSFiles()
@@ -193,8 +204,10 @@ type traefikRoute struct {
 	// Plugin puts the plugin with Settings on the router.
 	Plugin   bool
 	Settings map[string]any
-	// ForwardedProtoHTTP sets X-Forwarded-Proto: http after the plugin (mirrorOptions).
-	ForwardedProtoHTTP bool
+	// OldProxy, when set, is the address of the entrypoint "oldproxy" (in the static
+	// configuration): the mirror's router goes through it to Backend, and its own router sets
+	// X-Forwarded-Proto: http (mirrorOptions.ForwardedProtoHTTP).
+	OldProxy string
 }
 
 // dynamicConfig routes everything to harborURL, through the plugin when withPlugin.
@@ -210,13 +223,21 @@ func (r traefikRoute) dynamicConfig() string {
 	if r.Plugin {
 		middlewares = append(middlewares, "harbormirror")
 	}
-	if r.ForwardedProtoHTTP {
-		middlewares = append(middlewares, "oldproxy")
+	service := "harbor"
+	if r.OldProxy != "" {
+		service = "oldproxy"
 	}
 	var b strings.Builder
-	b.WriteString("http:\n  routers:\n    mirror:\n      rule: PathPrefix(`/`)\n      service: harbor\n")
+	fmt.Fprintf(&b, "http:\n  routers:\n    mirror:\n      rule: PathPrefix(`/`)\n      service: %s\n", service)
 	if len(middlewares) > 0 {
-		fmt.Fprintf(&b, "      middlewares: [%s]\n  middlewares:\n", strings.Join(middlewares, ", "))
+		fmt.Fprintf(&b, "      middlewares: [%s]\n", strings.Join(middlewares, ", "))
+	}
+	if r.OldProxy != "" {
+		b.WriteString("    oldproxy:\n      entryPoints: [oldproxy]\n      rule: PathPrefix(`/`)\n      service: harbor\n      middlewares: [forwardedprotohttp]\n")
+		middlewares = append(middlewares, "forwardedprotohttp")
+	}
+	if len(middlewares) > 0 {
+		b.WriteString("  middlewares:\n")
 	}
 	if r.TestID != "" {
 		fmt.Fprintf(&b, "    testid:\n      headers:\n        customRequestHeaders:\n          %s: %q\n", realharbor.TestHeader, r.TestID)
@@ -225,10 +246,13 @@ func (r traefikRoute) dynamicConfig() string {
 		b.WriteString("    harbormirror:\n      plugin:\n        harbormirror:\n")
 		writeYAML(&b, r.Settings, "          ")
 	}
-	if r.ForwardedProtoHTTP {
-		b.WriteString("    oldproxy:\n      headers:\n        customRequestHeaders:\n          X-Forwarded-Proto: \"http\"\n")
+	if r.OldProxy != "" {
+		b.WriteString("    forwardedprotohttp:\n      headers:\n        customRequestHeaders:\n          X-Forwarded-Proto: \"http\"\n")
 	}
 	fmt.Fprintf(&b, "  services:\n    harbor:\n      loadBalancer:\n        servers:\n          - url: %q\n", r.Backend)
+	if r.OldProxy != "" {
+		fmt.Fprintf(&b, "    oldproxy:\n      loadBalancer:\n        servers:\n          - url: \"http://%s\"\n", r.OldProxy)
+	}
 	return b.String()
 }
 

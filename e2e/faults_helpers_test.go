@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/harbormirror/harbormirror/e2e/harbor"
 	"github.com/harbormirror/harbormirror/e2e/harness"
 )
 
@@ -34,7 +33,7 @@ type faultOptions struct {
 func faultStart(t *testing.T, opts faultOptions) *mirror {
 	t.Helper()
 	m := &mirror{t: t, DockerHub: startHub(t), GHCR: startHub(t)}
-	startFakeHarbor(t, m, "", harbor.Options{})
+	startFakeHarbor(t, m, "")
 	settings := opts.Settings
 	if settings == nil {
 		settings = defaultSettings()

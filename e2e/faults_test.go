@@ -22,7 +22,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/harbormirror/harbormirror/e2e/harbor"
 	"github.com/harbormirror/harbormirror/e2e/images"
 )
 
@@ -78,7 +77,7 @@ func TestFaultHarborDown(t *testing.T) {
 		}
 	}
 
-	startFakeHarbor(t, m, addr, harbor.Options{})
+	startFakeHarbor(t, m, addr)
 	start := time.Now()
 	if got := faultPullDigest(t, ref); got != want {
 		t.Errorf("after Harbor returned: %s has digest %s, want %s", ref, got, want)
