@@ -1,22 +1,41 @@
 # The README's commands. Each target's work lives in scripts/ or e2e/; this file only names it.
-.PHONY: test bench
+# `make` alone prints the list below (make help); nothing is installed or built without a target.
+# Needs Go 1.26 or later (the e2e module's go.mod); Debian 12's own golang (1.19) is too old.
+.DEFAULT_GOAL := help
 
-# Every test of both modules, as CI runs it (installs the Debian clients, builds Traefik once).
+# make help: every target, with the variables it reads, from the "##" lines of this file.
+.PHONY: help
+help:
+	@echo 'Targets (variables in parentheses; see README.md "Commands"):'
+	@sed -n 's/^## \{0,1\}/  /p' $(MAKEFILE_LIST)
+
+## test           every test of every module, as CI runs it (GO_TEST_FLAGS, HARBORMIRROR_SKIP_CLIENTS).
+##                As root on Debian it first installs dockerd, containerd, podman, skopeo, wrk, nginx;
+##                it builds Traefik v3.6.12 once (~10 min on 2 idle cores, cached).
+.PHONY: test bench
 test:
 	scripts/test
 
-# The Go benchmarks of the per-request work, compiled and under Yaegi (the yaegitest module, which
-# holds everything that needs Yaegi or Traefik's decoder so that the plugin's go.mod requires nothing).
+## bench          Go benchmarks of the per-request work, compiled and under Yaegi (yaegitest/);
+##                writes bench/results/gobench-latest.txt and their table in README.md (BENCH_COUNT=5).
+BENCH_COUNT ?= 5
 bench:
-	cd yaegitest && go test -run '^$$' -bench . -benchmem -count 5 .
+	@mkdir -p bench/results && cd yaegitest && \
+	{ echo "loadavg: $$(cat /proc/loadavg)"; go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m .; \
+	  echo "loadavg: $$(cat /proc/loadavg)"; } | tee ../bench/results/gobench-latest.txt && \
+	grep -q '^ok' ../bench/results/gobench-latest.txt && \
+	cd ../e2e && go run ./cmd/benchtable -in ../bench/results/gobench-latest.txt -readme ../README.md
 
-# The checks of Traefik's Plugin Catalog (traefik/piceus) on this tree: .traefik.yml, go.mod,
-# imports, and the plugin loaded by Yaegi from its module zip with testData (yaegitest/catalog_test.go).
-# make test runs them too.
+## check-catalog  the Plugin Catalog's checks (traefik/piceus) on this tree: .traefik.yml, go.mod,
+##                imports, the plugin loaded by Yaegi from its module zip with testData (also in test).
 .PHONY: check-catalog
 check-catalog:
 	cd yaegitest && go test -count=1 -run 'TestCatalog|TestManifestTestData' -v .
 
+## demo           a local demo on loopback, no internet: Traefik + harbormirror, a fake Harbor and
+##                a fake Docker Hub; pulls hello through the mirror and runs until Ctrl-C
+##                (DEMO_LISTEN=127.0.0.1:5000 the mirror, DEMO_HARBOR=127.0.0.1:5001 the fake Harbor,
+##                DEMO_API=127.0.0.1:5002 Traefik's API, DEMO_FLAGS, HARBORMIRROR_TRAEFIK).
 # A local demo, no internet needed: a fake Docker Hub, a fake Harbor with a "hub" proxy-cache
 # project and Traefik with the plugin in front of it, on loopback. It pulls hello through the
 # mirror, prints each request as the client sent it and as Harbor received it, prints the
@@ -34,6 +53,8 @@ demo:
 	exec ../.cache/demo/demo -traefik "$$traefik" -repo "$(CURDIR)" \
 		-listen $(DEMO_LISTEN) -harbor $(DEMO_HARBOR) -api $(DEMO_API) $(DEMO_FLAGS)
 
+## loadbench      the load benchmark: registry, Traefik alone, Traefik + harbormirror, nginx; ~14 min;
+##                writes bench/results/ and README.md's table (LOADBENCH_FLAGS, HARBORMIRROR_TRAEFIK).
 # The load benchmark of issue #5 (e2e/cmd/loadbench, bench/README.md): the registry directly,
 # Traefik alone (replacePathRegex), Traefik + harbormirror and the nginx recipe, alternated in
 # rounds, servers pinned to one core and load generators to the other. ~14 min; writes
@@ -47,6 +68,8 @@ loadbench:
 	cd e2e && go build -o ../.cache/loadbench/loadbench ./cmd/loadbench && \
 	exec ../.cache/loadbench/loadbench -traefik "$$traefik" -repo "$(CURDIR)" $(LOADBENCH_FLAGS)
 
+## load           LOAD_PULLS concurrent pulls, LOAD_LARGE of them of 50 MiB; ~2 min; bench/soak/ (LOAD_FLAGS).
+## soak           SOAK_RATE pulls a minute for SOAK_DURATION, memory sampled; ~12 min (SOAK_FLAGS).
 # Load and soak runs through Traefik + harbormirror (issue #6; e2e/cmd/soak): go-containerregistry
 # pulls in front of the fake Harbor's proxy-cache project, every digest of every pull verified,
 # Traefik's resident memory (VmRSS, VmHWM) and goroutines (api.debug) sampled. Benchmarks with a

@@ -12,8 +12,8 @@ import (
 // confined by construction: no parameter of the client's reaches Harbor, and Harbor's 200 never
 // reaches the client; only the page built from it does, or an error when it cannot be read.
 // Any other answer (Harbor's 401 to all but admins) takes the general response rules.
-func serveCatalog(m *Mirror, rw *responseWriter, r *http.Request) {
-	held := &heldResponse{header: http.Header{}, length: -1, m: m, rw: rw}
+func serveCatalog(m *Mirror, rw *responseWriter, r *http.Request, clientQuery string) {
+	held := &heldResponse{header: http.Header{}, length: -1, m: m, rw: rw, page: clientQuery}
 	m.next.ServeHTTP(held, r)
 	if !held.answered {
 		answerCatalog(held)
@@ -52,12 +52,12 @@ func answerCatalog(held *heldResponse) {
 
 func catalogPage(m *Mirror, rw *responseWriter, held *heldResponse) ([]byte, string, *rewrite.Error) {
 	if held.over {
-		return nil, "", rewrite.CatalogTooLarge(maxRewrittenBody)
+		return nil, "", rewrite.CatalogTooLarge(rewrite.MaxRewrittenBody)
 	}
 	if encoding := held.header.Get("Content-Encoding"); encoding != "" && encoding != "identity" {
 		return nil, "", rewrite.CatalogEncoded(encoding)
 	}
-	return rewrite.CatalogPage(held.body, rw.x.Target, rw.x.Page, m.mirrorPath)
+	return rewrite.CatalogPage(held.body, rw.x.Target, held.page, m.mirrorPath)
 }
 
 // replay sends a held answer through the general response rules.
@@ -73,7 +73,7 @@ func replay(rw *responseWriter, held *heldResponse) {
 	}
 }
 
-// heldResponse holds an answer of Harbor's, up to maxRewrittenBody of body, for the plugin to
+// heldResponse holds an answer of Harbor's, up to rewrite.MaxRewrittenBody of body, for the plugin to
 // answer from.
 type heldResponse struct {
 	header   http.Header
@@ -82,6 +82,7 @@ type heldResponse struct {
 	over     bool // the body was longer than the limit, and is cut
 	length   int  // the declared Content-Length, -1 if none
 	answered bool
+	page     string // the client's query, whose n and last pick the page
 	m        *Mirror
 	rw       *responseWriter
 }
@@ -105,7 +106,7 @@ func (h *heldResponse) Write(p []byte) (int, error) {
 	if h.answered {
 		return len(p), nil
 	}
-	if len(h.body)+len(p) > maxRewrittenBody {
+	if len(h.body)+len(p) > rewrite.MaxRewrittenBody {
 		h.over = true
 		return len(p), nil
 	}

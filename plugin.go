@@ -17,13 +17,6 @@ import (
 	"github.com/harbormirror/harbormirror/rewrite"
 )
 
-// maxTokenForm bounds the OAuth2 token form the plugin reads to map its scopes.
-const maxTokenForm = 64 << 10
-
-// maxRewrittenBody bounds the tags/list and _catalog documents buffered to rewrite their names;
-// a larger one streams through unchanged.
-const maxRewrittenBody = 8 << 20
-
 // Mirror is the middleware. It holds no mutable state, so one instance serves concurrent requests.
 //
 // The per-request code below uses plain functions rather than methods, and does its string work
@@ -103,19 +96,29 @@ func newMirror(c *Config) (*Mirror, error) {
 	return m, nil
 }
 
+// maxLaneTarget is rewrite.MaxRequestTarget as a constant of this package: under Yaegi a
+// constant of another package costs a pull one allocation more.
+const maxLaneTarget = rewrite.MaxRequestTarget
+
 // ServeHTTP tries the lanes first. The code below is shaped for Yaegi: every local and every
 // intermediate value of a function is allocated on each call, whether its branch runs or not,
 // so each function holds only what its own request needs.
 func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// RequestURI is what Traefik's proxy forwards, path and query as the client sent them.
 	target := r.RequestURI
-	if mapped := m.pullLane.ReplaceAllString(target, m.pullTemplate); mapped != target {
-		servePullLane(m, w, r, target, mapped)
-		return
-	}
-	if mapped := m.tokenLane.ReplaceAllString(target, m.tokenTemplate); mapped != target {
-		serveTokenLane(m, w, r, mapped)
-		return
+	// A longer target skips the lanes, whose regexps would scan all of it (tens of milliseconds
+	// for a name near Traefik's 1 MiB limit): serveMain refuses it on the mirror's paths. One
+	// condition around the lanes and one serveMain call: a second call would cost a pull two
+	// allocations under Yaegi.
+	if len(target) <= maxLaneTarget {
+		if mapped := m.pullLane.ReplaceAllString(target, m.pullTemplate); mapped != target {
+			servePullLane(m, w, r, target, mapped)
+			return
+		}
+		if mapped := m.tokenLane.ReplaceAllString(target, m.tokenTemplate); mapped != target {
+			serveTokenLane(m, w, r, mapped)
+			return
+		}
 	}
 	serveMain(m, w, r)
 }
@@ -211,6 +214,10 @@ func serveOther(m *Mirror, w http.ResponseWriter, r *http.Request) {
 }
 
 func serveRegistry(m *Mirror, w http.ResponseWriter, r *http.Request, path string) {
+	if len(r.RequestURI) > rewrite.MaxRequestTarget {
+		writeError(w, rewrite.TargetTooLong())
+		return
+	}
 	u := r.URL
 	mapped := rewrite.MapPull(m.projects, path, u.RawPath, u.RawQuery)
 	if mapped == "" || m.readOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -228,8 +235,13 @@ func serveMapped(m *Mirror, w http.ResponseWriter, r *http.Request, path string)
 		return
 	}
 	rw := newResponseWriter(m, w, r)
-	if err := rewrite.MapRequest(m.projects, &rw.x, path, r.URL.RawPath, r.URL.RawQuery); err != nil {
+	clientQuery := r.URL.RawQuery
+	if err := rewrite.MapRequest(m.projects, &rw.x, path, r.URL.RawPath, clientQuery); err != nil {
 		writeError(w, err)
+		return
+	}
+	if rw.x.Route.Kind == rewrite.KindUpload && isFormBody(r) {
+		writeError(w, unsupportedMediaType("an upload's body must not be a form: the registry would read mount, from, digest and _state from it"))
 		return
 	}
 	if rw.x.Route.Kind != rewrite.KindManifest && rw.x.Route.Kind != rewrite.KindBlob {
@@ -237,7 +249,7 @@ func serveMapped(m *Mirror, w http.ResponseWriter, r *http.Request, path string)
 	}
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.RequestURI = rw.x.Path, "", rw.x.RawQuery, rw.x.RequestURI
 	if rw.x.Route.Kind == rewrite.KindCatalog && r.Method == http.MethodGet {
-		serveCatalog(m, rw, r)
+		serveCatalog(m, rw, r, clientQuery)
 		return
 	}
 	m.next.ServeHTTP(rw, r)
@@ -255,6 +267,10 @@ func prepareList(rw *responseWriter) {
 }
 
 func serveToken(m *Mirror, w http.ResponseWriter, r *http.Request) {
+	if len(r.RequestURI) > rewrite.MaxRequestTarget {
+		writeError(w, rewrite.TargetTooLong())
+		return
+	}
 	if r.Method == http.MethodGet {
 		if query := rewrite.MapTokenPull(m.projects, r.URL.RawQuery); query != "" {
 			u := r.URL
@@ -291,20 +307,41 @@ func serveTokenRequest(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	m.next.ServeHTTP(w, r)
 }
 
+// isFormBody says whether the registry behind Harbor would read form values from the request's
+// body: Go's Request.FormValue, which distribution's upload handler uses for mount, from, digest
+// and _state, parses the body of a POST, PUT or PATCH of these media types, and its values win
+// over the query's, which the plugin maps and Harbor's permission check reads. Go reads the first
+// Content-Type only, and takes its media type even when its parameters are malformed; so does
+// this check (a loop over every value would let 1 MiB of headers cost milliseconds under Yaegi).
+func isFormBody(r *http.Request) bool {
+	if r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch {
+		return false
+	}
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mediaType == "application/x-www-form-urlencoded" || mediaType == "multipart/form-data"
+}
+
+func unsupportedMediaType(detail string) *rewrite.Error {
+	return &rewrite.Error{Status: http.StatusUnsupportedMediaType, Code: "UNSUPPORTED", Message: "unsupported media type", Detail: detail}
+}
+
 // mapTokenForm maps the scopes of an OAuth2 token request body (RFC 6749 form).
 func mapTokenForm(r *http.Request, target *rewrite.Target) *rewrite.Error {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "application/x-www-form-urlencoded" {
-		return &rewrite.Error{Status: http.StatusUnsupportedMediaType, Code: "UNSUPPORTED",
-			Message: "unsupported token request", Detail: "a POST token request must be application/x-www-form-urlencoded"}
+		return unsupportedMediaType("a POST token request must be application/x-www-form-urlencoded")
 	}
-	form, err := io.ReadAll(io.LimitReader(r.Body, maxTokenForm+1))
+	// The plugin maps the form's scopes as it reads them: an encoded form would pass unmapped.
+	if codings := r.Header["Content-Encoding"]; len(codings) > 1 || len(codings) == 1 && !strings.EqualFold(strings.TrimSpace(codings[0]), "identity") {
+		return unsupportedMediaType("a POST token request must not be content-encoded")
+	}
+	form, err := io.ReadAll(io.LimitReader(r.Body, rewrite.MaxTokenForm+1))
 	_ = r.Body.Close()
 	if err != nil {
 		return rewrite.BadRequest("reading the token form: " + err.Error())
 	}
-	if len(form) > maxTokenForm {
-		return rewrite.TooLarge("the token form is limited to " + strconv.Itoa(maxTokenForm) + " bytes")
+	if len(form) > rewrite.MaxTokenForm {
+		return rewrite.TooLarge("the token form is limited to " + strconv.Itoa(rewrite.MaxTokenForm) + " bytes")
 	}
 	mapped, e := rewrite.MapTokenForm(string(form), target)
 	if e != nil {

@@ -1,6 +1,8 @@
 package harbormirror
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
 	"strconv"
@@ -54,6 +56,8 @@ type bodyWriter struct {
 	length int
 	// lane marks the error document of a pull lane's 401 (see laneChallenge).
 	lane bool
+	// mustRewrite: a held document that cannot be passed as it is (see writeHeader).
+	mustRewrite bool
 }
 
 func newResponseWriter(m *Mirror, w http.ResponseWriter, r *http.Request) *responseWriter {
@@ -108,16 +112,15 @@ func writeHeader(w *responseWriter, code int) {
 	}
 	h := w.out.Header()
 	if err := rewriteHeaders(w, h, code); err != nil {
-		takeBody(w).refused = true
-		for k := range h {
-			delete(h, k) // the answer is the plugin's now: none of Harbor's headers stay
-		}
-		writeError(w.out, err)
+		refuse(w, err)
 		return
 	}
 	if bufferDocument(w, h, code) {
 		body := takeBody(w)
 		body.buffering, body.status = true, code
+		// An encoded document that cannot be held is refused rather than passed: it would name
+		// the project as Harbor does.
+		body.mustRewrite = h["Content-Encoding"] != nil
 		holdUntil(body, h)
 		return
 	}
@@ -127,6 +130,20 @@ func writeHeader(w *responseWriter, code int) {
 		}
 	}
 	w.out.WriteHeader(code)
+}
+
+// refuse answers with the plugin's error in place of Harbor's answer, whose headers and body are
+// dropped.
+func refuse(w *responseWriter, err *rewrite.Error) {
+	body := takeBody(w)
+	body.refused = true
+	body.buffering = false
+	body.buf = nil
+	h := w.out.Header()
+	for k := range h {
+		delete(h, k) // the answer is the plugin's now: none of Harbor's headers stay
+	}
+	writeError(w.out, err)
 }
 
 // laneChallenge answers Harbor's 401 to a request of the pull lane when the challenge has
@@ -152,9 +169,26 @@ func laneChallenge(w *responseWriter, m *Mirror, r *http.Request) bool {
 		holdLaneError(w, h)
 		return true
 	}
-	w.out.WriteHeader(http.StatusUnauthorized)
+	laneOtherBody(w, h, r)
 	return true
 }
+
+// laneOtherBody answers a pull lane's 401 whose body is not in the shape of Harbor's error
+// document: one that may still name the project (encoded, untyped, JSON in another case) is held
+// and rewritten by the general rules (finishDocument), anything else passes.
+func laneOtherBody(w *responseWriter, h http.Header, r *http.Request) {
+	if r.Method != http.MethodHead && isOtherErrorDocument(h) {
+		fillExchange(w)
+		body := takeBody(w)
+		body.buffering, body.status, body.mustRewrite = true, http.StatusUnauthorized, true
+		holdUntil(body, h)
+		return
+	}
+	w.out.WriteHeader(http.StatusUnauthorized)
+}
+
+// maxLaneHost is rewrite.MaxHostLength as a constant of this package (see maxLaneTarget).
+const maxLaneHost = rewrite.MaxHostLength
 
 // laneChallengeTemplate is the replacement of Harbor's challenge: the realm is the mirror's token
 // endpoint with the lane's only query, ?ns=<registry>, which is the target's realm query. It is ""
@@ -162,7 +196,7 @@ func laneChallenge(w *responseWriter, m *Mirror, r *http.Request) bool {
 func laneChallengeTemplate(w *responseWriter, m *Mirror, r *http.Request) string {
 	origin := m.publicOrigin
 	if origin == "" {
-		if !m.hostLane.MatchString(r.Host) {
+		if len(r.Host) > maxLaneHost || !m.hostLane.MatchString(r.Host) {
 			return ""
 		}
 		origin = requestScheme(r) + "://" + r.Host
@@ -177,9 +211,29 @@ func laneChallengeTemplate(w *responseWriter, m *Mirror, r *http.Request) string
 // holdLaneError holds the error document of a pull lane's 401; finishLaneError writes it with the
 // client's names.
 func holdLaneError(w *responseWriter, h http.Header) {
-	w.body = &bodyWriter{ResponseWriter: w.out, w: w, buffering: true, status: http.StatusUnauthorized, lane: true}
-	w.ResponseWriter = w.body
-	holdUntil(w.body, h)
+	length, _ := strconv.Atoi(h["Content-Length"][0]) // isErrorDocument checked it is there
+	w.body = &bodyWriter{ResponseWriter: w.out, w: w, buffering: true, status: http.StatusUnauthorized, lane: true, length: length}
+	w.ResponseWriter = &laneBody{w.out, w.body, length}
+}
+
+// laneBody is the writer of a pull lane's 401 error document: one small Write, which holds it
+// and answers once it is whole.
+type laneBody struct {
+	http.ResponseWriter
+	b      *bodyWriter
+	length int
+}
+
+func (l *laneBody) Write(p []byte) (int, error) {
+	b := l.b
+	if b.buffering {
+		b.buf = append(b.buf, p...)
+		if len(b.buf) == l.length {
+			b.buffering = false
+			finishLaneError(b.w)
+		}
+	}
+	return len(p), nil
 }
 
 // holdUntil notes the length of a held body, and answers at once for an empty one.
@@ -200,12 +254,29 @@ func declaredLength(h http.Header) int {
 	return -1
 }
 
-// isErrorDocument says whether a response's body is a registry error small enough to hold: JSON,
-// with a Content-Length of at most five digits (Go's client, in Traefik's proxy, passes on only a
-// valid one).
+// isErrorDocument says whether a response's body is a registry error in the shape Harbor sends,
+// small enough to hold: JSON, not encoded, with a Content-Length of at most five digits (Go's
+// client, in Traefik's proxy, passes on only a valid one).
 func isErrorDocument(h http.Header) bool {
 	length, kind := h["Content-Length"], h["Content-Type"]
-	return len(length) == 1 && len(length[0]) <= maxErrorBodyDigits && len(kind) == 1 && strings.HasPrefix(kind[0], "application/json")
+	return len(length) == 1 && len(length[0]) <= rewrite.MaxErrorBodyDigits && len(kind) == 1 &&
+		strings.HasPrefix(kind[0], "application/json") && h["Content-Encoding"] == nil
+}
+
+// isOtherErrorDocument says whether an error body in another shape may name the project and is
+// held too: encoded (decodeDocument decodes it within bounds or refuses it), or small and
+// untyped or JSON in another case.
+func isOtherErrorDocument(h http.Header) bool {
+	if h["Content-Encoding"] != nil {
+		return true
+	}
+	length, kind := h["Content-Length"], h["Content-Type"]
+	return len(length) == 1 && len(length[0]) <= rewrite.MaxErrorBodyDigits && (kind == nil || len(kind) == 1 && isJSONType(kind[0]))
+}
+
+// isJSONType is the media type application/json in any case, as media types are compared.
+func isJSONType(contentType string) bool {
+	return len(contentType) >= len("application/json") && strings.EqualFold(contentType[:len("application/json")], "application/json")
 }
 
 // finishLaneError sends the error document of a pull lane's 401 with the client's names.
@@ -244,11 +315,15 @@ func (b *bodyWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if b.buffering {
-		if len(b.buf)+len(p) <= maxRewrittenBody {
+		if len(b.buf)+len(p) <= rewrite.MaxRewrittenBody {
 			b.buf = append(b.buf, p...)
 			if len(b.buf) == b.length {
 				finishHeld(b.w)
 			}
+			return len(p), nil
+		}
+		if b.mustRewrite {
+			refuse(b.w, documentRefused("over "+strconv.Itoa(rewrite.MaxRewrittenBody)+" bytes"))
 			return len(p), nil
 		}
 		if err := streamUnchanged(b); err != nil {
@@ -282,18 +357,16 @@ func streamUnchanged(b *bodyWriter) error {
 	return err
 }
 
-// bufferDocument says whether the body is a JSON document to rewrite: a 200 tags/list, or a
-// registry error small enough to hold that names the mapped repository.
+// bufferDocument says whether the body is a document to rewrite: a 200 tags/list, whatever its
+// Content-Type says, or a registry error that names the mapped repository, small enough to hold
+// or encoded (finishDocument decodes it within bounds).
 func bufferDocument(w *responseWriter, h http.Header, code int) bool {
 	if code == http.StatusOK {
-		return w.document && strings.HasPrefix(h.Get("Content-Type"), "application/json")
+		return w.document
 	}
-	return code >= http.StatusBadRequest && w.x.MappedName != "" && w.r.Method != http.MethodHead && isErrorDocument(h)
+	return code >= http.StatusBadRequest && w.x.MappedName != "" && w.r.Method != http.MethodHead &&
+		(isErrorDocument(h) || isOtherErrorDocument(h))
 }
-
-// maxErrorBodyDigits bounds the registry error documents buffered to put the client's names back:
-// under 100 kB.
-const maxErrorBodyDigits = 5
 
 // finish sends a held body once the upstream handler has returned, if it is not sent yet (its
 // length was not declared, or it came short).
@@ -313,19 +386,67 @@ func finishHeld(w *responseWriter) {
 	}
 }
 
-// finishDocument sends a buffered document with the client's names.
+// finishDocument sends a buffered document with the client's names, decoded if it was encoded;
+// one it cannot decode or rewrite is refused.
 func finishDocument(w *responseWriter) {
 	b := w.body
-	body := b.buf
+	body, err := decodeDocument(w.out.Header(), b.buf)
+	if err != nil {
+		refuse(w, err)
+		return
+	}
+	ok := true
 	switch {
 	case b.status != http.StatusOK:
 		body = rewrite.ErrorBody(body, &w.x)
 	case w.x.Route.Kind == rewrite.KindTags:
-		body, _ = rewrite.TagsBody(body, w.x.Route.Name)
+		body, ok = rewrite.TagsBody(body, w.x.Route.Name)
+		// One without a name passes, as long as it does not name the project either.
+		ok = ok || !bytes.Contains(body, []byte(w.x.Target.Project+"/"))
+	}
+	if !ok {
+		refuse(w, documentRefused("not the JSON document of its endpoint"))
+		return
 	}
 	w.out.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.out.WriteHeader(b.status)
 	_, _ = w.out.Write(body)
+}
+
+// decodeDocument undoes a document's Content-Encoding: gzip within MaxRewrittenBody; any other
+// coding, a corrupt stream or a larger document is an error.
+func decodeDocument(h http.Header, buf []byte) ([]byte, *rewrite.Error) {
+	codings := h["Content-Encoding"]
+	if codings == nil {
+		return buf, nil
+	}
+	coding := strings.ToLower(strings.TrimSpace(strings.Join(codings, ",")))
+	switch coding {
+	case "", "identity":
+		h.Del("Content-Encoding")
+		return buf, nil
+	case "gzip", "x-gzip":
+	default:
+		return nil, documentRefused("Content-Encoding " + coding)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(buf))
+	if err != nil {
+		return nil, documentRefused("gzip: " + err.Error())
+	}
+	decoded, err := io.ReadAll(io.LimitReader(zr, rewrite.MaxRewrittenBody+1))
+	if err != nil {
+		return nil, documentRefused("gzip: " + err.Error())
+	}
+	if len(decoded) > rewrite.MaxRewrittenBody {
+		return nil, documentRefused("decodes to over " + strconv.Itoa(rewrite.MaxRewrittenBody) + " bytes")
+	}
+	h.Del("Content-Encoding")
+	return decoded, nil
+}
+
+// documentRefused answers in place of a document of Harbor's that the plugin cannot rewrite.
+func documentRefused(detail string) *rewrite.Error {
+	return &rewrite.Error{Status: http.StatusBadGateway, Code: "UNKNOWN", Message: "the registry's answer cannot be rewritten for this mirror", Detail: detail}
 }
 
 // rewriteHeaders applies the response rules to the headers that can carry Harbor's names or

@@ -2,11 +2,18 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/harbormirror/harbormirror/e2e/clients"
 	"github.com/harbormirror/harbormirror/e2e/harbor"
 	"github.com/harbormirror/harbormirror/e2e/harness"
@@ -45,10 +52,7 @@ func TestExampleFile(t *testing.T) {
 	t.Cleanup(func() { _ = h.Close() })
 
 	ca := harness.GenerateTestCA(t, exampleMirrorHost, exampleHarborHost)
-	dynamic := exampleRead(t, "file/dynamic.yml")
-	dynamic = exampleReplace(t, dynamic, "http://harbor.internal:8080", h.URL)
-	dynamic = exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.crt", ca.CertFile)
-	dynamic = exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.key", ca.KeyFile)
+	dynamic := exampleFileDynamic(t, h.URL, ca)
 	tr := harness.StartTraefik(t, harness.TraefikConfig{
 		Dynamic:     dynamic,
 		TLS:         ca.TLSFiles(),
@@ -57,6 +61,163 @@ func TestExampleFile(t *testing.T) {
 	exampleRoutersUsePlugin(t, tr, "dockerhub-mirror@file", "harbor@file")
 
 	exampleProve(t, exampleTransport(t, ca, tr.TLSURL), func() []exampleRequest { return exampleFromHarbor(h.Requests()) })
+}
+
+// TestExampleFilePluginUnavailable: examples/file/dynamic.yml when Traefik cannot load the plugin
+// (its sources are missing here; a failed catalog download takes the same path in Traefik).
+// What the user sees: Traefik logs "Plugins are disabled because an error has occurred" and
+// disables both routers that use a plugin middleware; Harbor's own host keeps working through
+// the example's harbor-without-plugin router (without the origin fix); the mirror host answers
+// Traefik's 404 and Harbor never sees those requests, so clients fall back to the upstream registry.
+func TestExampleFilePluginUnavailable(t *testing.T) {
+	t.Parallel()
+	h, err := harbor.Start(harbor.Options{Projects: []harbor.Project{{Name: "hub", Public: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+
+	ca := harness.GenerateTestCA(t, exampleMirrorHost, exampleHarborHost)
+	dynamic := exampleFileDynamic(t, h.URL, ca)
+	tr := harness.StartTraefik(t, harness.TraefikConfig{
+		Dynamic: dynamic,
+		TLS:     ca.TLSFiles(),
+		// The plugin declared as traefik-offline.yml declares it, with no sources in plugins-local.
+		ExtraStatic: exampleOfflineStatic(t),
+		NoPlugin:    true,
+		NoWait:      true,
+	})
+
+	if line := ldLine(tr.Log(), harness.LogPluginsDisabled); line == "" {
+		t.Errorf("Traefik did not log %q", harness.LogPluginsDisabled)
+	} else {
+		t.Logf("Traefik logged: %s", line)
+	}
+	for _, name := range []string{"dockerhub-mirror@file", "harbor@file"} {
+		if r := ldWaitRouterStatus(t, tr, name); r.Status != "disabled" {
+			t.Errorf("router %s: %s (errors %q), want disabled", name, r.Status, r.Errors)
+		} else {
+			t.Logf("router %s: disabled, errors %q", name, r.Errors)
+		}
+	}
+	if r := ldWaitRouterStatus(t, tr, "harbor-without-plugin@file"); r.Status != "enabled" {
+		t.Errorf("router harbor-without-plugin@file: %s (errors %q), want enabled", r.Status, r.Errors)
+	}
+
+	client := &http.Client{Transport: exampleTransport(t, ca, tr.TLSURL)}
+	get := func(url string) int {
+		t.Helper()
+		resp, err := client.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	h.ResetLog()
+	// The mirror host: Traefik's own 404, nothing reaches Harbor.
+	for _, p := range []string{"/v2/", "/v2/library/hello/manifests/latest"} {
+		if code := get("https://" + exampleMirrorHost + p); code != http.StatusNotFound {
+			t.Errorf("mirror host %s: %d, want Traefik's 404", p, code)
+		}
+	}
+	if reqs := h.Requests(); len(reqs) != 0 {
+		t.Errorf("the mirror host's requests reached Harbor unmapped:\n%s", traceOf(reqs))
+	}
+	// Harbor's own host: still Harbor (its registry challenge), through the fallback router.
+	if code := get("https://" + exampleHarborHost + "/v2/"); code != http.StatusUnauthorized {
+		t.Errorf("Harbor's host /v2/: %d, want Harbor's 401", code)
+	}
+	if reqs := h.Requests(); len(reqs) != 1 || reqs[0].Path != "/v2/" || reqs[0].Host != exampleHarborHost {
+		t.Errorf("Harbor got %d requests, want Harbor's host's /v2/:\n%s", len(reqs), traceOf(reqs))
+	}
+}
+
+// exampleFileDynamic is examples/file/dynamic.yml templated only in Harbor's URL and the
+// certificate files.
+func exampleFileDynamic(t *testing.T, harborURL string, ca *harness.TestCA) string {
+	t.Helper()
+	dynamic := exampleRead(t, "file/dynamic.yml")
+	dynamic = exampleReplace(t, dynamic, "http://harbor.internal:8080", harborURL)
+	dynamic = exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.crt", ca.CertFile)
+	return exampleReplace(t, dynamic, "/etc/traefik/certs/example.com.key", ca.KeyFile)
+}
+
+// TestREADMEQuickStart: the README's Quick start as a newcomer copies it into a fresh Traefik
+// v3.6.12: the static block of step 2 (localPlugins, the sources where step 1 puts them, as the
+// harness does) and the dynamic block of step 3, templated only in Harbor's address and the
+// certificate. Docker Hub and ghcr.io images pull through the mirror host from Harbor's
+// proxy-cache projects.
+func TestREADMEQuickStart(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join(harness.RepoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var static, dynamic string
+	for _, m := range regexp.MustCompile("(?s)\n```yaml\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
+		switch {
+		case static == "" && strings.HasPrefix(m[1], "experimental:\n  localPlugins:"):
+			static = m[1]
+		case dynamic == "" && strings.HasPrefix(m[1], "http:\n"):
+			dynamic = m[1]
+		}
+	}
+	want := "experimental:\n  localPlugins:\n    " + harness.PluginName + ":\n      moduleName: " + harness.RootModule + "\n"
+	if static != want {
+		t.Fatalf("README's static configuration (step 2):\n%s\nwant the plugin as the harness provides it:\n%s", static, want)
+	}
+	if dynamic == "" {
+		t.Fatal("README has no dynamic configuration block")
+	}
+
+	hub := startHub(t)
+	if err := images.Seed(context.Background(), hub, "library", images.Hello, images.Single); err != nil {
+		t.Fatal(err)
+	}
+	h, err := harbor.Start(harbor.Options{
+		Projects:       []harbor.Project{{Name: "hub", Public: true, ProxyCacheOf: hub.URL}, {Name: "ghcr", Public: true, ProxyCacheOf: hub.URL}},
+		ExternalScheme: "https",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	ca := harness.GenerateTestCA(t, exampleMirrorHost, exampleHarborHost)
+	tr := harness.StartTraefik(t, harness.TraefikConfig{
+		Dynamic:     exampleReplace(t, dynamic, "http://harbor-core.internal:8080", h.URL),
+		TLS:         ca.TLSFiles(),
+		ExtraStatic: static,
+	})
+	if !strings.Contains(tr.Log(), harness.LogPluginsLoaded) {
+		t.Errorf("Traefik did not log %q, as the README says it does", harness.LogPluginsLoaded)
+	}
+	rt := exampleTransport(t, ca, tr.TLSURL)
+	harborLog := func() []exampleRequest { return exampleFromHarbor(h.Requests()) }
+	ref, err := name.ParseReference(exampleMirrorHost + "/hello:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(ref, remote.WithTransport(rt))
+	if err != nil {
+		t.Fatalf("pull %s: %v\nHarbor received:\n%s", ref, err, exampleTrace(harborLog()))
+	}
+	if want := digestOf(t, images.Hello); desc.Digest.String() != want {
+		t.Errorf("hello: digest %s, want %s", desc.Digest, want)
+	}
+	single, err := name.ParseReference(exampleMirrorHost + "/library/single:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exampleValidate(t, single, rt, harborLog)
+	exampleValidate(t, single, exampleNS{inner: rt, registry: "ghcr.io"}, harborLog)
+	reqs := harborLog()
+	for _, path := range []string{"/v2/hub/library/hello/manifests/latest", "/v2/ghcr/library/single/manifests/latest"} {
+		if !exampleSaw(reqs, "GET", exampleMirrorHost, path, 200) {
+			t.Errorf("Harbor never got GET %s; it received:\n%s", path, exampleTrace(reqs))
+		}
+	}
 }
 
 // TestExampleComposeLabels: the labels of Harbor's proxy service in

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -138,12 +139,21 @@ func hostileTables() []hostileTable {
 func hostileDefaultCases() []hostileCase {
 	name243 := strings.Repeat("a", 255-len("hub/library/"))
 	tag128 := strings.Repeat("t", 128)
-	var manyScopes, spaced []string
-	for i := range 1000 {
-		manyScopes = append(manyScopes, fmt.Sprintf("scope=repository:team/r%d:pull", i))
+	// The bounds of rewrite/limits.go: 32 scopes, 64 query pairs, 8 KiB of path and query.
+	const maxScopes, maxQueryParams, maxRequestTarget = 32, 64, 8 << 10
+	scopePairs := func(n int) string {
+		var pairs []string
+		for i := range n {
+			pairs = append(pairs, fmt.Sprintf("scope=repository:team/r%d:pull", i))
+		}
+		return strings.Join(pairs, "&")
 	}
-	for i := range 3000 {
-		spaced = append(spaced, fmt.Sprintf("repository:team/s%d:pull", i))
+	scopeList := func(n int, sep string) string {
+		var scopes []string
+		for i := range n {
+			scopes = append(scopes, fmt.Sprintf("repository:team/s%d:pull", i))
+		}
+		return "scope=" + strings.Join(scopes, sep)
 	}
 	form := func(pairs ...string) []byte { return []byte(strings.Join(pairs, "&")) }
 	formHeader := []string{"Content-Type: application/x-www-form-urlencoded"}
@@ -290,11 +300,23 @@ func hostileDefaultCases() []hostileCase {
 		{name: "scope with unknown ns", target: hostileToken + "scope=repository:team/x:pull&ns=evil.io", status: 404, layer: hostileByPlugin, code: "NAME_UNKNOWN"},
 		{name: "scope with ns twice", target: hostileToken + "ns=docker.io&ns=ghcr.io&scope=repository:team/x:pull", status: 200, layer: hostileByHarbor,
 			forward: hostileToken + "scope=repository%3Ahub%2Fteam%2Fx%3Apull"},
-		{name: "1000 scope parameters", target: hostileToken + strings.Join(manyScopes, "&"), status: 200, layer: hostileByHarbor,
-			check: hostileScopeCount(1000)},
-		{name: "3000 scopes in one parameter", target: hostileToken + "scope=" + strings.Join(spaced, "+"), status: 200, layer: hostileByHarbor,
-			check: hostileScopeCount(3000)},
-		{name: "scope of 200 KB", target: hostileToken + "scope=repository:" + strings.Repeat("a", 200<<10) + ":pull", status: 400, layer: hostileByPlugin, code: "NAME_INVALID"},
+		// Bounded work per request: refused before any per-parameter work.
+		{name: "32 scope parameters", target: hostileToken + scopePairs(maxScopes), status: 200, layer: hostileByHarbor, check: hostileScopeCount(maxScopes)},
+		{name: "32 scopes in one parameter", target: hostileToken + scopeList(maxScopes, "+"), status: 200, layer: hostileByHarbor, check: hostileScopeCount(maxScopes)},
+		{name: "33 scope parameters", target: hostileToken + scopePairs(maxScopes+1), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "33 scopes in one parameter", target: hostileToken + scopeList(maxScopes+1, "+"), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "33 scopes separated by %20", target: hostileToken + scopeList(maxScopes+1, "%20"), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "33 scopes over two parameters with an encoded key", target: hostileToken + scopeList(maxScopes, "+") + "&sc%6Fpe=repository:team/x:pull", status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "1000 scope parameters", target: hostileToken + scopePairs(1000), status: 414, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "3000 scopes in one parameter", target: hostileToken + scopeList(3000, "+"), status: 414, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "65 query pairs on a token request", target: hostileToken + "scope=repository:team/x:pull" + strings.Repeat("&a=b", maxQueryParams-1), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "65 query pairs on a catalog page", target: "/v2/_catalog?n=1" + strings.Repeat("&l%61st=team/x", maxQueryParams), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "token target of 8 KiB + 1", target: hostileToken + "scope=repository:team/x:pull&pad=" + strings.Repeat("p", maxRequestTarget+1-len(hostileToken+"scope=repository:team/x:pull&pad=")), status: 414, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "pull target of 8 KiB + 1", target: "/v2/library/hello/manifests/latest?ns=docker.io&pad=" + strings.Repeat("p", maxRequestTarget), status: 414, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "pull name of 900 KiB", target: "/v2/" + strings.Repeat("a/", 450<<10) + "b/manifests/latest", status: 414, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "catalog of 900 KiB of escaped keys", target: "/v2/_catalog?" + strings.Repeat("%6C%61%73%74=x&", 60<<10), status: 414, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "upload path of 600 KiB of escapes", method: "PATCH", target: "/v2/team/x/blobs/uploads/" + strings.Repeat("%41", 200<<10), status: 414, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "scope of 200 KB", target: hostileToken + "scope=repository:" + strings.Repeat("a", 200<<10) + ":pull", status: 414, layer: hostileByPlugin, code: "UNSUPPORTED"},
 		{name: "query over 1 MiB", target: hostileToken + "scope=repository:team/x:pull&pad=" + strings.Repeat("q", 1<<20+8<<10), status: 431, layer: hostileByServer},
 
 		// OAuth2 token POSTs: the same mapping on the form body, within 64 KiB.
@@ -320,6 +342,22 @@ func hostileDefaultCases() []hostileCase {
 			header: append([]string{"Transfer-Encoding: chunked"}, formHeader...), body: chunked(formOf(100 << 10)),
 			status: 413, layer: hostileByPlugin, code: "SIZE_INVALID"},
 		{name: "token DELETE", method: "DELETE", target: "/service/token", status: 405, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "token POST gzip-encoded", method: "POST", target: "/service/token", header: append([]string{"Content-Encoding: gzip"}, formHeader...),
+			body: hostileGzip("service=harbor-registry&scope=repository%3Ateam%2Fx%3Apull"), status: 415, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "token POST 33 scopes", method: "POST", target: "/service/token", header: formHeader,
+			body: form("grant_type=password", "service=harbor-registry", strings.ReplaceAll(scopeList(maxScopes+1, "+"), ":", "%3A")), status: 400, layer: hostileByPlugin, code: "UNSUPPORTED"},
+
+		// Parameters the registry reads from a form body (mount, from, digest, _state) win over the
+		// query's; an upload with a form body is refused.
+		{name: "mount from in a form body", method: "POST", target: "/v2/x/blobs/uploads/?mount=" + hostileDigest + "&from=library/hello", header: formHeader,
+			body: form("mount="+hostileDigest, "from=team%2Fx"), status: 415, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "mount from in a form body, odd case and broken parameter", method: "POST", target: "/v2/x/blobs/uploads/",
+			header: []string{"Content-Type: Application/X-WWW-Form-URLEncoded; =x"}, body: form("mount="+hostileDigest, "from=team%2Fx"), status: 415, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "mount from in a multipart body", method: "POST", target: "/v2/x/blobs/uploads/", header: []string{"Content-Type: multipart/form-data; boundary=b"},
+			body:   []byte("--b\r\nContent-Disposition: form-data; name=\"from\"\r\n\r\nteam/x\r\n--b\r\nContent-Disposition: form-data; name=\"mount\"\r\n\r\n" + hostileDigest + "\r\n--b--\r\n"),
+			status: 415, layer: hostileByPlugin, code: "UNSUPPORTED"},
+		{name: "upload PUT digest in a form body", method: "PUT", target: "/v2/x/blobs/uploads/u-1?_state=x&digest=" + hostileDigest, header: formHeader,
+			body: form("digest=" + hostileDigest), status: 415, layer: hostileByPlugin, code: "UNSUPPORTED"},
 
 		// Headers: oversized, malformed, forged forwarding headers.
 		{name: "header over 1 MiB", target: "/v2/library/hello/manifests/latest", header: []string{"X-Big: " + strings.Repeat("h", 1<<20+8<<10)}, status: 431, layer: hostileByServer},
@@ -363,8 +401,12 @@ func hostileDefaultCases() []hostileCase {
 			forward: "/v2/hub/library/hello/manifests/latest", check: realmIs("http://evil.example/service/token")},
 		{name: "Host IPv6 literal", target: "/v2/library/hello/manifests/latest", host: hostileStr("[::1]:80"), status: 401, layer: hostileByHarbor, forward: "/v2/hub/library/hello/manifests/latest",
 			check: realmIs("http://[::1]:80/service/token")},
-		{name: "Host of 4000 bytes", target: "/v2/library/hello/manifests/latest", host: hostileStr(strings.Repeat("a.", 2000) + "b"), status: 401, layer: hostileByHarbor, forward: "/v2/hub/library/hello/manifests/latest",
-			check: realmIs("http://" + strings.Repeat("a.", 2000) + "b/service/token")},
+		// A Host longer than a DNS name and a port is not a host: refused before the host grammar's
+		// regexp, which would scan all of it (rewrite/limits.go MaxHostLength).
+		{name: "Host of 259 bytes", target: "/v2/library/hello/manifests/latest", host: hostileStr(strings.Repeat("a.", 126) + "b:65535"), status: 401, layer: hostileByHarbor, forward: "/v2/hub/library/hello/manifests/latest",
+			check: realmIs("http://" + strings.Repeat("a.", 126) + "b:65535/service/token")},
+		{name: "Host of 4000 bytes", target: "/v2/library/hello/manifests/latest", host: hostileStr(strings.Repeat("a.", 2000) + "b"), status: 400, layer: hostileByReplaced, code: "UNSUPPORTED"},
+		{name: "Host of 200 KiB", target: "/v2/library/hello/manifests/latest", host: hostileStr(strings.Repeat("a-", 100<<10) + "b"), status: 400, layer: hostileByReplaced, code: "UNSUPPORTED"},
 	}
 }
 
@@ -395,6 +437,15 @@ func hostilePublicCases() []hostileCase {
 		{name: "read-only HEAD traversal", method: "HEAD", target: "/v2/hub/../team/x/manifests/latest", status: 401, layer: hostileByHarbor,
 			forward: "/v2/hub/team/x/manifests/latest", check: realm},
 	}
+}
+
+// hostileGzip is s gzip-encoded.
+func hostileGzip(s string) []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	_, _ = zw.Write([]byte(s))
+	_ = zw.Close()
+	return b.Bytes()
 }
 
 func hostileManyHeaders(n int) []string {

@@ -81,8 +81,9 @@ func TestComposeLabels(t *testing.T) {
 	h := conf.HTTP
 	checkRouter(t, "router dockerhub-mirror", h.Routers["dockerhub-mirror"], mirrorHost, mirrorMiddleware, "harbor")
 	checkRouter(t, "router harbor", h.Routers["harbor"], harborHost, originMiddleware, "harbor")
-	if len(h.Routers) != 2 || len(h.Middlewares) != 2 || len(h.Services) != 1 {
-		t.Errorf("want 2 routers, 2 middlewares, 1 service: %d, %d, %d", len(h.Routers), len(h.Middlewares), len(h.Services))
+	checkFallbackRouter(t, "router harbor-without-plugin", h.Routers["harbor-without-plugin"], h.Routers["harbor"])
+	if len(h.Routers) != 3 || len(h.Middlewares) != 2 || len(h.Services) != 1 {
+		t.Errorf("want 3 routers, 2 middlewares, 1 service: %d, %d, %d", len(h.Routers), len(h.Middlewares), len(h.Services))
 	}
 	mirror := pluginSettings(t, mirrorMiddleware, h.Middlewares[mirrorMiddleware])
 	// What Traefik hands the plugin: strings, and registries nested at the dots.

@@ -352,6 +352,33 @@ func checkRouter(t *testing.T, where string, r *dynamic.Router, host, middleware
 	}
 }
 
+// checkFallbackRouter checks the router that keeps Harbor's own host up when Traefik cannot load
+// the plugin: main's host, entrypoint, TLS and service, no middleware, and a lower priority than
+// main's (Traefik's default priority is the length of the rule), so that it serves only while
+// main is dropped.
+func checkFallbackRouter(t *testing.T, where string, fallback, main *dynamic.Router) {
+	t.Helper()
+	if fallback == nil || main == nil {
+		t.Fatalf("%s: no such router (or no main router)", where)
+	}
+	if got, want := hostsOf(t, fallback.Rule), hostsOf(t, main.Rule); !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: hosts %v, want the main router's %v", where, got, want)
+	}
+	if !reflect.DeepEqual(fallback.EntryPoints, main.EntryPoints) || (fallback.TLS == nil) != (main.TLS == nil) || fallback.Service != main.Service {
+		t.Errorf("%s: entryPoints %v, TLS %v, service %q; want the main router's", where, fallback.EntryPoints, fallback.TLS, fallback.Service)
+	}
+	if len(fallback.Middlewares) != 0 {
+		t.Errorf("%s: middlewares %v; a fallback must not depend on the plugin", where, fallback.Middlewares)
+	}
+	mainPriority := main.Priority
+	if mainPriority == 0 {
+		mainPriority = len(main.Rule)
+	}
+	if fallback.Priority == 0 || fallback.Priority >= mainPriority {
+		t.Errorf("%s: priority %d, want below the main router's %d", where, fallback.Priority, mainPriority)
+	}
+}
+
 // catalogPlugin is a plugin catalog entry of Traefik's static configuration.
 type catalogPlugin struct {
 	ModuleName string `yaml:"moduleName"`

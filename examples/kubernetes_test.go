@@ -124,9 +124,10 @@ func TestKubernetesIngressRoute(t *testing.T) {
 	}
 	harbor := readHarborValues(t)
 	want := map[string]string{mirrorHost: mirrorMiddleware, harborHost: originMiddleware}
-	if len(ir.Spec.Routes) != len(want) {
-		t.Errorf("want %d routes, got %d", len(want), len(ir.Spec.Routes))
+	if len(ir.Spec.Routes) != len(want)+1 {
+		t.Errorf("want %d routes (one per host, and Harbor's without the plugin), got %d", len(want)+1, len(ir.Spec.Routes))
 	}
+	fallbacks := 0
 	for _, r := range ir.Spec.Routes {
 		hosts := hostsOf(t, r.Match)
 		if len(hosts) != 1 || want[hosts[0]] == "" {
@@ -136,8 +137,16 @@ func TestKubernetesIngressRoute(t *testing.T) {
 		if r.Kind != "Rule" {
 			t.Errorf("route %q: kind %q", r.Match, r.Kind)
 		}
+		switch {
+		case len(r.Middlewares) == 0:
+			// Harbor's host without the plugin: below the other route's priority (by default
+			// the length of its rule), so it serves only while that one is dropped.
+			fallbacks++
+			if hosts[0] != harborHost || r.Priority == 0 || r.Priority >= len(r.Match) {
+				t.Errorf("route %q without middleware: priority %d; only Harbor's host may have one, below its main route", r.Match, r.Priority)
+			}
 		// Same namespace: the name alone refers to the Middleware.
-		if len(r.Middlewares) != 1 || r.Middlewares[0].Name != want[hosts[0]] || r.Middlewares[0].Namespace != "" {
+		case len(r.Middlewares) != 1 || r.Middlewares[0].Name != want[hosts[0]] || r.Middlewares[0].Namespace != "":
 			t.Errorf("route %q: middlewares %+v, want %s", r.Match, r.Middlewares, want[hosts[0]])
 		}
 		if len(r.Services) != 1 {
@@ -147,6 +156,9 @@ func TestKubernetesIngressRoute(t *testing.T) {
 		if s.Name != harbor.Expose.ClusterIP.Name || s.Port.IntValue() != harbor.Expose.ClusterIP.Ports.HTTPPort || s.Kind != "" || s.Namespace != "" {
 			t.Errorf("route %q: service %+v, want %s port %d (harbor-values.yaml)", r.Match, s.LoadBalancerSpec, harbor.Expose.ClusterIP.Name, harbor.Expose.ClusterIP.Ports.HTTPPort)
 		}
+	}
+	if fallbacks != 1 {
+		t.Errorf("%d routes without the plugin, want 1 (Harbor's host)", fallbacks)
 	}
 }
 

@@ -22,8 +22,8 @@ type catalogDocument struct {
 	Repositories []string `json:"repositories"`
 }
 
-// CatalogPage answers a catalog request from Harbor's whole catalog: page is the client's query
-// (less ns), mirrorPath goes in front of the Link. It returns the document, the Link ("" on the
+// CatalogPage answers a catalog request from Harbor's whole catalog: page is the client's query,
+// of which only n and last count, mirrorPath goes in front of the Link. It returns the document, the Link ("" on the
 // last page) or the error to answer instead: Harbor's own 400 for a bad n, 502 for a catalog
 // that is not one.
 func CatalogPage(harborBody []byte, t *Target, page, mirrorPath string) (body []byte, link string, err *Error) {

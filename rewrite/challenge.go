@@ -25,12 +25,15 @@ func Challenge(x *Exchange, value string) string {
 	return out + value[m[3]:m[4]] + unmapScopes(x, value[m[4]:m[5]]) + value[m[5]:]
 }
 
-// challengeGeneral is Challenge for any well-formed value: several challenges, other parameter
-// orders, escapes, token-form values.
+// challengeGeneral is Challenge for any well-formed value: an RFC 7235 list of challenges, each
+// an auth-scheme followed by a token68 or by auth-params (token or quoted-string values, other
+// parameter orders, escapes). Every Bearer challenge of the list is rewritten; the rest of the
+// value keeps its bytes. A value that is not such a list is returned as is.
 func challengeGeneral(x *Exchange, value string) string {
 	var out strings.Builder
 	copied := 0 // value[:copied] is already in out
 	inBearer := false
+	inChallenge := false // a parameter before the first auth-scheme makes the value unparseable
 	i := 0
 	for {
 		i = skipSeparators(value, i)
@@ -44,14 +47,17 @@ func challengeGeneral(x *Exchange, value string) string {
 		name := value[i:end]
 		eq := skipSpaces(value, end)
 		if eq >= len(value) || value[eq] != '=' {
-			// A token not followed by "=" starts the next challenge.
+			// A token not followed by "=" is the auth-scheme of the next challenge, which may
+			// carry a token68 instead of parameters.
+			// Separate assignments: Yaegi v0.16.1 drops the call's value in a tuple assignment.
 			inBearer = strings.EqualFold(name, "Bearer")
-			i = end
+			inChallenge = true
+			i = skipToken68(value, end)
 			continue
 		}
 		start := skipSpaces(value, eq+1)
 		param, stop, ok := scanParamValue(value, start)
-		if !ok {
+		if !ok || !inChallenge || !endsListItem(value, stop) {
 			return value
 		}
 		i = stop
@@ -76,6 +82,40 @@ func challengeGeneral(x *Exchange, value string) string {
 	}
 	out.WriteString(value[copied:])
 	return out.String()
+}
+
+// skipToken68 returns the end of the token68 that follows an auth-scheme at i (after its
+// spaces), or i when what follows is not one: auth-params, a comma, or the end.
+func skipToken68(s string, i int) int {
+	j := skipSpaces(s, i)
+	if j == i || j >= len(s) {
+		return i
+	}
+	end := j
+	for end < len(s) && isToken68Char(s[end]) {
+		end++
+	}
+	if end == j {
+		return i
+	}
+	for end < len(s) && s[end] == '=' {
+		end++
+	}
+	if !endsListItem(s, end) {
+		return i // "realm=..." is a parameter, not a token68
+	}
+	return end
+}
+
+func isToken68Char(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+}
+
+// endsListItem says whether only spaces stand between i and the next comma or the end.
+func endsListItem(s string, i int) bool {
+	i = skipSpaces(s, i)
+	return i >= len(s) || s[i] == ','
 }
 
 func unmapScopes(x *Exchange, scopes string) string {

@@ -6,6 +6,7 @@ package rewrite
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 )
 
 // Error is a refusal in the registry's own error vocabulary, answered without reaching Harbor.
@@ -56,6 +57,12 @@ func MethodNotAllowed(detail string) *Error {
 // BadRequest refuses malformed input that has no more specific registry code.
 func BadRequest(detail string) *Error {
 	return &Error{http.StatusBadRequest, "UNSUPPORTED", "malformed request", detail}
+}
+
+// TargetTooLong refuses a request target over MaxRequestTarget.
+func TargetTooLong() *Error {
+	return &Error{http.StatusRequestURITooLong, "UNSUPPORTED", "request target too long",
+		"a registry or token request's path and query are limited to " + strconv.Itoa(MaxRequestTarget) + " bytes"}
 }
 
 // TooLarge refuses a request body over the limit the plugin will read.

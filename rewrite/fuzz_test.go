@@ -3,6 +3,7 @@ package rewrite
 import (
 	"encoding/json"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -142,12 +143,15 @@ func FuzzChallenge(f *testing.F) {
 		`bearer REALM="x", realm="y"`,
 		`Bearer realm="http://h/t",service="s",scope="repository:ghcr/owner/app:pull,push"`,
 		`Bearer realm="http://h/t",service="s",scope="repository:ghcr/owner/app:x:pull"`,
+		`Negotiate YWJjZA==, Bearer realm="http://h/t",scope="repository:ghcr/owner/app:pull", Bearer realm="https://auth.example.org/t"`,
+		`Digest realm="a, Bearer realm=\"http://evil/\"", nonce="x", Bearer realm="http://harbor.example.com/t"`,
 	} {
 		f.Add(seed)
 	}
 	x := mirror()
 	x.Target = NewTarget("ghcr", false, "ghcr.io")
 	x.Route.Name, x.MappedName = "owner/app", "ghcr/owner/app"
+	originOnly := &Exchange{Origin: "https://harbor.example.com", RequestHost: "harbor.example.com", RealmPath: "/service/token"}
 	f.Fuzz(func(t *testing.T, value string) {
 		if own, general := unmapScopes(x, value), unmapScopesGeneral(x, value); own != general {
 			t.Fatalf("the request's own scope %q, the general rule %q, from %q", own, general, value)
@@ -159,40 +163,69 @@ func FuzzChallenge(f *testing.F) {
 		if out == value {
 			return
 		}
-		for _, realm := range bearerRealms(out) {
+		realms, ok := bearerRealms(out)
+		if _, parsed := bearerRealms(value); !ok || !parsed {
+			t.Fatalf("%q rewritten to %q, which is not a challenge list (input parsed: %v)", value, out, parsed)
+		}
+		for _, realm := range realms {
 			if !strings.HasPrefix(realm, x.Origin+"/") {
 				t.Fatalf("realm %q in %q (from %q)", realm, out, value)
+			}
+		}
+		// Origin-fix-only: a realm may only move from this host (or a relative one) to its origin.
+		before, _ := bearerRealms(value)
+		after, _ := bearerRealms(Challenge(originOnly, value))
+		if len(before) != len(after) {
+			t.Fatalf("origin-fix-only: realms %q became %q", before, after)
+		}
+		for i := range before {
+			origin, rest, ok := splitOrigin(before[i])
+			local := ok && (origin == "" || strings.EqualFold(hostOf(origin), originOnly.RequestHost))
+			if local && after[i] != originOnly.Origin+rest || !local && after[i] != before[i] {
+				t.Fatalf("origin-fix-only: realm %q became %q", before[i], after[i])
 			}
 		}
 	})
 }
 
-// bearerRealms lists the realm of every Bearer challenge in a header value.
-func bearerRealms(value string) []string {
-	var realms []string
+// bearerRealms lists the realm of every Bearer challenge in a header value, parsed as an RFC 7235
+// list by regular expressions (another reading than the parser under test); ok is false when the
+// value is not such a list.
+func bearerRealms(value string) (realms []string, ok bool) {
 	inBearer := false
-	for i := skipSeparators(value, 0); i < len(value); i = skipSeparators(value, i) {
-		end := scanToken(value, i)
-		if end == i {
-			return realms
+	rest := value
+	for {
+		rest = strings.TrimLeft(rest, " \t,")
+		if rest == "" {
+			return realms, true
 		}
-		eq := skipSpaces(value, end)
-		if eq >= len(value) || value[eq] != '=' {
-			inBearer = strings.EqualFold(value[i:end], "bearer")
-			i = end
+		if m := fuzzParamRE.FindStringSubmatch(rest); m != nil {
+			if inBearer && strings.EqualFold(m[1], "realm") {
+				v := m[2]
+				if strings.HasPrefix(v, `"`) {
+					v = fuzzUnescapeRE.ReplaceAllString(v[1:len(v)-1], "$1")
+				}
+				realms = append(realms, v)
+			}
+			rest = rest[len(m[0]):]
 			continue
 		}
-		v, stop, ok := scanParamValue(value, skipSpaces(value, eq+1))
-		if !ok {
-			return realms
+		m := fuzzSchemeRE.FindStringSubmatch(rest)
+		if m == nil {
+			return realms, false
 		}
-		if inBearer && strings.EqualFold(value[i:end], "realm") {
-			realms = append(realms, v)
-		}
-		i = stop
+		inBearer = strings.EqualFold(m[1], "bearer")
+		rest = rest[len(m[0]):]
 	}
-	return realms
 }
+
+var (
+	// an auth-param, up to the end of its list item
+	fuzzParamRE = regexp.MustCompile(`^([!#$%&'*+.^_` + "`" + `|~0-9A-Za-z-]+)[ \t]*=[ \t]*("(?:[^"\\]|\\(?s:.))*"|[!#$%&'*+.^_` + "`" + `|~0-9A-Za-z-]+)[ \t]*(?:,|$)`)
+	// an auth-scheme, with its token68 if it has one
+	fuzzSchemeRE   = regexp.MustCompile(`^([!#$%&'*+.^_` + "`" + `|~0-9A-Za-z-]+)(?:[ \t]+[A-Za-z0-9._~+/-]+=*[ \t]*(?:,|$)|[ \t]*(?:,|$)|[ \t]+)`)
+	fuzzUnescapeRE = regexp.MustCompile(`\\((?s:.))`)
+)
 
 // FuzzURL: a rewritten Location is relative, on the public origin, or left exactly as it was.
 func FuzzURL(f *testing.F) {

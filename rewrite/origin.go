@@ -13,7 +13,7 @@ var hostRE = regexp.MustCompile(`^(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?|
 
 // Origin builds the public origin of a request from its scheme and Host header.
 func Origin(scheme, host string) (string, *Error) {
-	if !hostRE.MatchString(host) {
+	if len(host) > MaxHostLength || !hostRE.MatchString(host) {
 		return "", BadRequest("invalid Host header: " + quoteDetail(host))
 	}
 	return scheme + "://" + host, nil

@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -93,12 +94,45 @@ func MapTokenQuery(rawQuery string, t *Target) (string, *Error) {
 }
 
 // CheckQuery refuses a query with a literal ";": Traefik's proxy turns ";" into "&" after the
-// plugin has run, which would let a pair the plugin never saw reach Harbor.
+// plugin has run, which would let a pair the plugin never saw reach Harbor. It also refuses more
+// than MaxQueryParams pairs, counted by one compiled call before any loop over them.
 func CheckQuery(rawQuery string) *Error {
 	if strings.IndexByte(rawQuery, ';') >= 0 {
 		return BadRequest("\";\" is not a query separator here; escape it as %3B")
 	}
+	if strings.Count(rawQuery, "&") >= MaxQueryParams {
+		return BadRequest("a query or token form is limited to " + strconv.Itoa(MaxQueryParams) + " parameters")
+	}
 	return nil
+}
+
+// checkScopeCount refuses a token form that asks for more than MaxScopes scopes, over
+// all its scope parameters, before any of them is decoded and mapped. A scope parameter holds one
+// scope more than it has spaces ("+", "%20" or, in a form, " "). Its loop is bounded by CheckQuery.
+func checkScopeCount(rawQuery string) *Error {
+	if !mayHoldParam(rawQuery, "scope") {
+		return nil
+	}
+	n := 0
+	for _, pair := range strings.Split(rawQuery, "&") {
+		if key, value := splitPair(pair); key == "scope" {
+			n += scopesIn(value)
+		}
+	}
+	if n > MaxScopes {
+		return tooManyScopes()
+	}
+	return nil
+}
+
+// scopesIn counts the scopes of a raw scope value: one more than its spaces ("+", "%20" or, in a
+// form, " "), counted by compiled calls.
+func scopesIn(rawValue string) int {
+	return 1 + strings.Count(rawValue, "+") + strings.Count(rawValue, "%20") + strings.Count(rawValue, " ")
+}
+
+func tooManyScopes() *Error {
+	return BadRequest("a token request is limited to " + strconv.Itoa(MaxScopes) + " scopes")
 }
 
 // mayHoldParam is a cheap pre-check: a key can only be present literally (with or without "=")

@@ -18,8 +18,6 @@ type Exchange struct {
 	RequestURI string
 	// MappedName is Route.Name inside the project.
 	MappedName string
-	// Page is the client's query of a catalog request (less ns), which CatalogPage applies.
-	Page string
 
 	// Origin is the public origin, "scheme://host[:port]".
 	Origin string
@@ -33,6 +31,9 @@ type Exchange struct {
 // mirror path already cut off), rawPath is the URL's RawPath ("" for the default encoding),
 // rawQuery as sent.
 func MapRequest(p *Projects, x *Exchange, path, rawPath, rawQuery string) *Error {
+	if len(path)+len(rawPath)+len(rawQuery) > MaxRequestTarget {
+		return TargetTooLong() // before UnsafeEscapes and the query's pairs, which loop
+	}
 	if rawPath != "" && UnsafeEscapes(rawPath) {
 		return BadRequest("escaped '/', '.', '\\' or '%' in a registry path")
 	}
@@ -63,8 +64,9 @@ func MapRequest(p *Projects, x *Exchange, path, rawPath, rawQuery string) *Error
 			return err
 		}
 	case KindCatalog:
-		// Nothing of the client's query reaches Harbor: the plugin pages the catalog itself.
-		x.Page, rawQuery = rawQuery, ""
+		// Nothing of the client's query reaches Harbor: the plugin pages the catalog itself
+		// (CatalogPage, from the client's query).
+		rawQuery = ""
 	}
 	x.Target, x.Path, x.RawQuery = t, path, rawQuery
 	if x.Route.Name != "" {
@@ -87,12 +89,16 @@ func MapRequest(p *Projects, x *Exchange, path, rawPath, rawQuery string) *Error
 // MapTokenRequest maps a token request's query: the ns marker the mirror put into the realm picks
 // the project, and every repository scope is mapped into it.
 func MapTokenRequest(p *Projects, rawQuery string) (string, *Target, *Error) {
+	if len(rawQuery) > MaxRequestTarget {
+		return "", nil, TargetTooLong()
+	}
 	if err := CheckQuery(rawQuery); err != nil {
 		return "", nil, err
 	}
 	pairs := strings.Split(rawQuery, "&")
 	var ns string
 	var scopes []int // indexes of the scope pairs
+	count := 0       // of the scopes they hold, checked before any is mapped
 	kept := pairs[:0]
 	for _, pair := range pairs {
 		switch key, value := splitPair(pair); key {
@@ -103,8 +109,12 @@ func MapTokenRequest(p *Projects, rawQuery string) (string, *Target, *Error) {
 			continue
 		case "scope":
 			scopes = append(scopes, len(kept))
+			count += scopesIn(value)
 		}
 		kept = append(kept, pair)
+	}
+	if count > MaxScopes {
+		return "", nil, tooManyScopes()
 	}
 	t, err := TargetFor(p, ns)
 	if err != nil {
@@ -121,6 +131,9 @@ func MapTokenRequest(p *Projects, rawQuery string) (string, *Target, *Error) {
 // MapTokenForm maps the scopes of an OAuth2 token request body (application/x-www-form-urlencoded).
 func MapTokenForm(form string, t *Target) (string, *Error) {
 	if err := CheckQuery(form); err != nil {
+		return "", err
+	}
+	if err := checkScopeCount(form); err != nil {
 		return "", err
 	}
 	return MapTokenQuery(form, t)

@@ -8,10 +8,12 @@ import (
 
 // Realm is the token endpoint handed to clients. In mirror mode it is always the mirror's own,
 // carrying the request's ns so the token request maps into the same project. In
-// origin-fix-only mode Harbor's realm keeps its path and only gets the public origin.
+// origin-fix-only mode a realm on this host (or a relative one) keeps its path and gets the public
+// origin; a realm on another host is left as it is.
 func Realm(x *Exchange, harborRealm string) string {
 	if x.Target == nil {
-		if _, rest, ok := splitOrigin(harborRealm); ok {
+		// Only a realm on this host moves: a token service on another host is not ours to change.
+		if origin, rest, ok := splitOrigin(harborRealm); ok && (origin == "" || isLocal(x, hostOf(origin))) {
 			return x.Origin + rest
 		}
 		return harborRealm

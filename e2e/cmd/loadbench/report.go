@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/harbormirror/harbormirror/e2e/internal/readme"
 )
 
 // results is everything a run measured, as written to the JSON file.
@@ -556,17 +558,7 @@ func (r *results) readmeSection(resultsDir string) string {
 
 // updateReadme puts section between the loadbench markers of the README at path.
 func updateReadme(path, section string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	s := string(b)
-	begin, end := strings.Index(s, readmeBegin), strings.Index(s, readmeEnd)
-	if begin < 0 || end < begin {
-		return fmt.Errorf("%s has no %q … %q markers", path, readmeBegin, readmeEnd)
-	}
-	s = s[:begin+len(readmeBegin)] + "\n" + section + s[end:]
-	return os.WriteFile(path, []byte(s), 0o644)
+	return readme.Update(path, readmeBegin, readmeEnd, section)
 }
 
 // summary is the results table for the terminal.

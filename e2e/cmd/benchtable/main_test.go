@@ -1,0 +1,93 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/harbormirror/harbormirror/e2e/internal/readme"
+)
+
+// A trimmed `go test -bench` output of yaegitest: three runs of the compiled and Yaegi rows of
+// one request, one of everything else.
+const sample = `loadavg: 0.50 0.40 0.30 1/200 1234
+goos: linux
+cpu: Test CPU
+BenchmarkHarborAlone/ManifestHEAD-2         	     200	       200 ns/op	      49 B/op	       3 allocs/op
+BenchmarkHarborAlone/BlobGET1MiB-2          	     200	       200 ns/op	      49 B/op	       3 allocs/op
+BenchmarkHarborAlone/TokenGET-2             	     200	       100 ns/op	      49 B/op	       2 allocs/op
+BenchmarkHarborAlone/Challenge401-2         	     200	       300 ns/op	      49 B/op	       4 allocs/op
+BenchmarkCompiled/ManifestHEAD-2            	     200	      2200 ns/op	      49 B/op	      10 allocs/op
+BenchmarkCompiled/ManifestHEAD-2            	     200	      9900 ns/op	      49 B/op	      10 allocs/op
+BenchmarkCompiled/ManifestHEAD-2            	     200	      2400 ns/op	      49 B/op	      10 allocs/op
+BenchmarkCompiled/BlobGET1MiB-2             	     200	      3000 ns/op	      49 B/op	      10 allocs/op
+BenchmarkCompiled/TokenGET-2                	     200	      2000 ns/op	      49 B/op	      10 allocs/op
+BenchmarkCompiled/Challenge401-2            	     200	      8000 ns/op	      49 B/op	      30 allocs/op
+BenchmarkYaegi/ManifestHEAD-2               	     200	     13200 ns/op	      49 B/op	     126 allocs/op
+BenchmarkYaegi/BlobGET1MiB-2                	     200	     19000 ns/op	      49 B/op	     126 allocs/op
+BenchmarkYaegi/TokenGET-2                   	     200	      7000 ns/op	      49 B/op	      76 allocs/op
+BenchmarkYaegi/Challenge401-2               	     200	    150300 ns/op	      49 B/op	     366 allocs/op
+BenchmarkYaegiFloor/PassThrough-2           	     200	      6700 ns/op	      49 B/op	     109 allocs/op
+BenchmarkYaegiFloor/OriginFixWrapperOnly-2  	     200	      7900 ns/op	      49 B/op	     124 allocs/op
+BenchmarkYaegiFloor/Refused404-2            	     200	     14000 ns/op	      49 B/op	     216 allocs/op
+BenchmarkYaegiHeap-2                        	       5	 203646484 ns/op	         5.089 MiB-plugin/op	         1.239 MiB-stdlib/op	14254230 B/op	  197474 allocs/op
+PASS
+loadavg: 1.50 1.40 1.30 2/200 1234
+`
+
+func TestSection(t *testing.T) {
+	run, err := parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := run.section(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC), "go1.26.8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Latest `make bench` run, 2026-12-07: Test CPU, GOMAXPROCS 2; go1.26.8",
+		"medians of 3 runs",
+		"Load average 0.50 0.40 0.30 at start, 1.50 1.40 1.30 at end",
+		// median of 2200, 9900, 2400 is 2400; minus Harbor alone's 200 ns and 3 allocs
+		"| manifest HEAD (containerd, `?ns=docker.io`) | 0.20 µs, 3 allocs | 2.20 µs, 7 allocs | **13.0 µs, 123 allocs** |",
+		"| 401 challenge with Harbor's error document | 0.30 µs, 4 allocs | 7.70 µs, 26 allocs | **150 µs, 362 allocs** |",
+		"a request passed through untouched 6.70 µs, 109 allocs",
+		"5.1 MiB for its code, 1.2 MiB",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("section lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestSectionNamesWhatIsMissing(t *testing.T) {
+	run, err := parse(strings.NewReader(strings.Replace(sample, "BenchmarkYaegi/TokenGET", "BenchmarkYaegi/Other", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run.section(time.Now(), "go"); err == nil || !strings.Contains(err.Error(), "BenchmarkYaegi/TokenGET") {
+		t.Errorf("error %v, want one naming BenchmarkYaegi/TokenGET", err)
+	}
+	if _, err := parse(strings.NewReader("FAIL\n")); err == nil {
+		t.Error("an output without results parsed")
+	}
+}
+
+func TestReadmeUpdate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "README.md")
+	if err := os.WriteFile(path, []byte("a\n"+readmeBegin+"\nold\n"+readmeEnd+"\nb\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := readme.Update(path, readmeBegin, readmeEnd, "new\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if want := "a\n" + readmeBegin + "\nnew\n" + readmeEnd + "\nb\n"; string(b) != want {
+		t.Errorf("README:\n%s\nwant\n%s", b, want)
+	}
+	if err := readme.Update(filepath.Join(t.TempDir(), "none.md"), readmeBegin, readmeEnd, ""); err == nil {
+		t.Error("a missing README updated")
+	}
+}
