@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -24,13 +23,6 @@ import (
 	"github.com/harbormirror/harbormirror/e2e/images"
 	"github.com/harbormirror/harbormirror/e2e/realharbor"
 )
-
-// TestMain stops the real Harbor that the tests of this binary shared, if one was started.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	realharbor.StopShared()
-	os.Exit(code)
-}
 
 // Users of the fake Harbor's private project (the real one's are realharbor.Alice and
 // realharbor.AlicePassword: real Harbor wants an upper-case letter in a password).
@@ -62,7 +54,7 @@ type mirror struct {
 }
 
 type mirrorOptions struct {
-	// Settings are the plugin's settings for the world's project names; default: worldSettings.
+	// Settings are the plugin's settings for the world's project names; default: mirrorSettings.
 	Settings func(m *mirror) map[string]any
 	// NoMiddleware routes Traefik straight to Harbor, without the plugin (for baselines).
 	NoMiddleware bool
@@ -77,15 +69,15 @@ type mirrorOptions struct {
 	ExtraStatic string
 }
 
-// worldSettings serve the world's Docker Hub proxy cache as the root, ghcr.io routed to its
+// mirrorSettings serve the world's Docker Hub proxy cache as the root, ghcr.io routed to its
 // ghcr proxy cache.
-func worldSettings(m *mirror) map[string]any {
+func mirrorSettings(m *mirror) map[string]any {
 	return map[string]any{"project": m.HubProject, "registries": map[string]any{"ghcr.io": m.GHCRProject}}
 }
 
-// defaultSettings are worldSettings of a fake world (projects hub and ghcr).
+// defaultSettings are mirrorSettings of a fake world (projects hub and ghcr).
 func defaultSettings() map[string]any {
-	return worldSettings(&mirror{HubProject: "hub", GHCRProject: "ghcr"})
+	return mirrorSettings(&mirror{HubProject: "hub", GHCRProject: "ghcr"})
 }
 
 // startMirror starts the scenario world on real Harbor: the test's own projects and upstreams
@@ -154,7 +146,7 @@ func startTraefik(t *testing.T, m *mirror, backend, testID string, opts mirrorOp
 	t.Helper()
 	settingsOf := opts.Settings
 	if settingsOf == nil {
-		settingsOf = worldSettings
+		settingsOf = mirrorSettings
 	}
 	route := traefikRoute{Backend: backend, TestID: testID, Settings: settingsOf(m), Plugin: !opts.NoMiddleware}
 	extraStatic := opts.ExtraStatic
@@ -212,7 +204,12 @@ type traefikRoute struct {
 
 // dynamicConfig routes everything to harborURL, through the plugin when withPlugin.
 func dynamicConfig(harborURL string, settings map[string]any, withPlugin bool) string {
-	return traefikRoute{Backend: harborURL, Settings: settings, Plugin: withPlugin}.dynamicConfig()
+	return taggedDynamicConfig(harborURL, "", settings, withPlugin)
+}
+
+// taggedDynamicConfig is dynamicConfig sending realharbor.TestHeader: testID (when not empty).
+func taggedDynamicConfig(harborURL, testID string, settings map[string]any, withPlugin bool) string {
+	return traefikRoute{Backend: harborURL, TestID: testID, Settings: settings, Plugin: withPlugin}.dynamicConfig()
 }
 
 func (r traefikRoute) dynamicConfig() string {
