@@ -63,6 +63,7 @@ type Harbor struct {
 	// Dir holds every process's state and logs (logs/<name>.log, nginx/requests.json).
 	Dir string
 
+	procsMu    sync.Mutex // the stores start in parallel
 	procs      []*proc
 	requestLog string
 }
@@ -117,10 +118,10 @@ func StopShared() {
 // Stop stops every process (nginx first, PostgreSQL last) and the upstreams, and removes Dir
 // unless HARBORMIRROR_KEEP_HARBOR is set.
 func (h *Harbor) Stop() {
-	for i := len(h.procs) - 1; i >= 0; i-- {
-		h.procs[i].stop()
+	procs := h.processes()
+	for i := len(procs) - 1; i >= 0; i-- {
+		procs[i].stop()
 	}
-	h.procs = nil
 	for _, hub := range []*harbor.Hub{h.DockerHub, h.GHCR} {
 		if hub != nil {
 			_ = hub.Close()
@@ -134,11 +135,17 @@ func (h *Harbor) Stop() {
 // LogTails returns the last n lines of each process's log.
 func (h *Harbor) LogTails(n int) string {
 	var b strings.Builder
-	for _, p := range h.procs {
+	for _, p := range h.processes() {
 		out, _ := os.ReadFile(p.logPath)
 		fmt.Fprintf(&b, "--- %s (%s) ---\n%s\n", p.name, p.logPath, harness.Tail(string(out), n))
 	}
 	return b.String()
+}
+
+func (h *Harbor) processes() []*proc {
+	h.procsMu.Lock()
+	defer h.procsMu.Unlock()
+	return append([]*proc(nil), h.procs...)
 }
 
 var (

@@ -41,7 +41,9 @@ func (h *Harbor) run(name string, cmd *exec.Cmd, stopSig syscall.Signal) (*proc,
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	go func() { _ = cmd.Wait(); close(p.exited) }()
+	h.procsMu.Lock()
 	h.procs = append(h.procs, p)
+	h.procsMu.Unlock()
 	return p, nil
 }
 
