@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/harbormirror/harbormirror/e2e/clients"
 	"github.com/harbormirror/harbormirror/e2e/images"
 )
 
@@ -31,6 +32,34 @@ func TestMirrorPath(t *testing.T) {
 	seedDockerHub(t, m, images.Hello)
 	t.Run("HarborPassesThrough", func(t *testing.T) { testMirrorPathLeavesHarborAlone(t, m) })
 	t.Run("DockerPullUnderPath", func(t *testing.T) { testMirrorPathDockerPull(t, m) })
+	t.Run("ContainerdOverridePath", func(t *testing.T) { testMirrorPathContainerd(t, m) })
+}
+
+// testMirrorPathContainerd: containerd with the mirror under the path as its docker.io host
+// (override_path: the URL names the API root, http://<host>/hub/v2) pulls docker.io/library/hello
+// as /hub/v2/library/hello/...?ns=docker.io; it reaches Harbor as <hub>/library/hello, ns gone.
+func testMirrorPathContainerd(t *testing.T, m *mirror) {
+	clients.Require(t, clients.ClientContainerd)
+	hostsDir := t.TempDir()
+	clients.WriteHostsToml(t, hostsDir, "docker.io", clients.HostsMirror{URL: "http://" + m.Host + "/hub/v2", OverridePath: true})
+	c := clients.StartContainerd(t)
+	mark := len(requests(m))
+	if _, err := c.Pull("docker.io/library/hello:latest", hostsDir); err != nil {
+		t.Fatalf("%v\nHarbor received:\n%s", err, traceOf(requests(m)[mark:]))
+	}
+	if got, want := c.ImageDigest("docker.io/library/hello:latest"), digestOf(t, images.Hello); got != want {
+		t.Errorf("docker.io/library/hello:latest: digest %s, want %s", got, want)
+	}
+	reqs := requests(m)[mark:]
+	hello := m.HubProject + "/library/hello"
+	native := pullHelloPlatforms(t)[pullHostPlatform()]
+	pullAssertContent(t, reqs, hello, "manifests", "latest", native.Manifest)
+	pullAssertBlobsFetched(t, reqs, hello, native.blobs()...)
+	pullAssertViaTraefik(t, reqs, m)
+	pullAssertNoNS(t, reqs)
+	assertConfined(t, reqs, m.HubProject)
+	pullAssertTokenScopes(t, reqs, hello)
+	pullAssertAccessLog(t, m, `"HEAD /hub/v2/library/hello/manifests/latest?ns=docker.io HTTP/1.1" 200 `)
 }
 
 // testMirrorPathLeavesHarborAlone: with a mirror path, everything outside it reaches Harbor as
