@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,15 +11,18 @@ import (
 	"time"
 
 	"github.com/harbormirror/harbormirror/e2e/images"
+	"github.com/harbormirror/harbormirror/e2e/realharbor"
 )
 
 // TestAccessLogOriginStatus: Traefik's access log records, for the responses the plugin
 // rewrites with a body (a pull's 401 with its error document, a 404's, tags/list, the catalog),
-// the status and size Harbor's answer became, not OriginStatus 0 and OriginContentSize 0.
+// the status and size real Harbor's answer became, not OriginStatus 0 and OriginContentSize 0.
+// The served project is the private one (Harbor takes no push into a proxy cache).
 func TestAccessLogOriginStatus(t *testing.T) {
-	m := startMirror(t, mirrorOptions{ExtraStatic: "accessLog:\n  format: json\n"})
+	t.Parallel()
+	m := startMirror(t, mirrorOptions{Settings: teamSettings, ExtraStatic: "accessLog:\n  format: json\n"})
 	ctx := context.Background()
-	if err := images.Seed(ctx, m.Harbor, "hub/library", images.Single); err != nil {
+	if err := images.Seed(ctx, harborStore{m}, m.TeamProject+"/library", images.Single); err != nil {
 		t.Fatal(err)
 	}
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
@@ -43,17 +47,11 @@ func TestAccessLogOriginStatus(t *testing.T) {
 		}
 		return resp.StatusCode, len(body)
 	}
-	var token struct{ Token string }
-	resp, err := client.Get("http://" + m.Host + "/service/token?scope=repository%3Alibrary%2Fsingle%3Apull&service=harbor-registry")
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = json.NewDecoder(resp.Body).Decode(&token)
-	_ = resp.Body.Close()
-	if err != nil || token.Token == "" {
-		t.Fatalf("token: %v", err)
-	}
-	bearer, admin := "Bearer "+token.Token, "Basic YWRtaW46SGFyYm9yMTIzNDU=" // admin:Harbor12345
+	token := teamFetchToken(t, client, map[string]string{
+		"realm": "http://" + m.Host + "/service/token", "service": "harbor-registry", "scope": "repository:library/single:pull",
+	}, teamAliceCreds(m))
+	bearer := "Bearer " + token.Token
+	admin := "Basic " + base64.StdEncoding.EncodeToString([]byte(realharbor.AdminUser+":"+realharbor.AdminPassword))
 	targets := map[string]int{}
 	for _, r := range []struct {
 		target, authorization string

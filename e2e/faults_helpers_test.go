@@ -6,22 +6,20 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/harbormirror/harbormirror/e2e/harbor"
 	"github.com/harbormirror/harbormirror/e2e/harness"
 )
 
-// The fault world: the scenario world of startMirror, with room for something between Traefik
+// The fault world: the scenario world of startFakeMirror, with room for something between Traefik
 // and the fake Harbor (a fault-injecting HTTP proxy, or the hostile suite's byte tap), and a
 // fake Harbor that can be stopped and started again on the same address.
 
 // faultOptions describes a fault world.
 type faultOptions struct {
-	// Settings are the plugin's settings; default: those of startMirror.
+	// Settings are the plugin's settings; default: defaultSettings.
 	Settings map[string]any
 	// NoMiddleware routes Traefik to Harbor without the plugin (for baselines).
 	NoMiddleware bool
@@ -30,12 +28,12 @@ type faultOptions struct {
 	Front func(t *testing.T, harborURL string) string
 }
 
-// faultStart starts the two fake upstream registries, the fake Harbor with startMirror's projects,
+// faultStart starts the two fake upstream registries, the fake Harbor with the worlds' projects,
 // the front (if any) and Traefik; everything stops when the test ends.
 func faultStart(t *testing.T, opts faultOptions) *mirror {
 	t.Helper()
-	m := &mirror{DockerHub: startHub(t), GHCR: startHub(t)}
-	faultStartHarbor(t, m, "")
+	m := &mirror{t: t, DockerHub: startHub(t), GHCR: startHub(t)}
+	startFakeHarbor(t, m, "")
 	settings := opts.Settings
 	if settings == nil {
 		settings = defaultSettings()
@@ -53,38 +51,6 @@ func faultStart(t *testing.T, opts faultOptions) *mirror {
 		requirePluginActive(t, m)
 	}
 	return m
-}
-
-// faultStartHarbor starts a fake Harbor with startMirror's projects (hub and ghcr proxy-caching
-// m's upstreams, private team with alice) on addr ("" for any port) as m.Harbor, closed when the
-// test ends. A Harbor started again on the same address has empty storage and a new token key:
-// its proxy-cache projects fill again from upstream, and old tokens are refused.
-func faultStartHarbor(t *testing.T, m *mirror, addr string) *harbor.Server {
-	t.Helper()
-	var h *harbor.Server
-	var err error
-	// The address was released a moment ago; a listener still closing can hold it briefly.
-	for attempt := 0; attempt < 50; attempt++ {
-		h, err = harbor.Start(harbor.Options{
-			Addr: addr,
-			Projects: []harbor.Project{
-				{Name: "hub", Public: true, ProxyCacheOf: m.DockerHub.URL},
-				{Name: "ghcr", Public: true, ProxyCacheOf: m.GHCR.URL},
-				{Name: "team", Members: []string{alice}},
-			},
-			Users: map[string]string{alice: alicePassword},
-		})
-		if err == nil || addr == "" || !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("start Harbor on %q: %v", addr, err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	m.Harbor = h
-	return h
 }
 
 // faultRule is one fault the proxy injects into the responses of the requests it matches.

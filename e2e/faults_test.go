@@ -77,7 +77,7 @@ func TestFaultHarborDown(t *testing.T) {
 		}
 	}
 
-	faultStartHarbor(t, m, addr)
+	startFakeHarbor(t, m, addr)
 	start := time.Now()
 	if got := faultPullDigest(t, ref); got != want {
 		t.Errorf("after Harbor returned: %s has digest %s, want %s", ref, got, want)
@@ -270,7 +270,7 @@ func TestFaultSlowAnswersDoNotBlock(t *testing.T) {
 // which shows the plugin really handles these responses.
 func TestFaultMalformedUpstreamHeaders(t *testing.T) {
 	var proxy *faultProxy
-	m := faultStart(t, faultOptions{Settings: teamSettings(), Front: func(t *testing.T, harborURL string) string {
+	m := faultStart(t, faultOptions{Settings: map[string]any{"project": "team", "libraryPrefix": false}, Front: func(t *testing.T, harborURL string) string {
 		proxy = faultStartProxy(t, harborURL)
 		return proxy.URL
 	}})

@@ -516,6 +516,7 @@ func TestHostileWithoutPluginLeaks(t *testing.T) {
 // (and a forged X-Forwarded-Host) cannot downgrade or move the realm: Traefik replaces both, and
 // the plugin builds the realm from https and the Host.
 func TestHostileForgedProtoOverTLS(t *testing.T) {
+	t.Parallel()
 	m := startMirror(t, mirrorOptions{TLS: true})
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, TLSClientConfig: m.CA.ClientTLSConfig()}}
 	for _, forged := range [][2]string{{"X-Forwarded-Proto", "http"}, {"X-Forwarded-Host", "evil.example"}, {"Forwarded", "proto=http;host=evil.example"}} {
@@ -536,7 +537,7 @@ func TestHostileForgedProtoOverTLS(t *testing.T) {
 		}
 	}
 	reqs := requests(m)
-	assertConfined(t, reqs, "hub")
+	assertConfined(t, reqs, m.HubProject)
 	if len(reqs) != 3 {
 		t.Errorf("Harbor received:\n%s", traceOf(reqs))
 	}

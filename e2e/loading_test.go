@@ -39,6 +39,7 @@ const (
 // TestPluginLoadsAndAttaches: the plugin loads, its middleware is enabled on the router, and a
 // request is mapped by it (not merely answered by Traefik).
 func TestPluginLoadsAndAttaches(t *testing.T) {
+	t.Parallel()
 	m := startMirror(t, mirrorOptions{})
 	log := m.Traefik.Log()
 	if line := ldLine(log, harness.LogPluginsLoaded); !strings.Contains(line, `plugins=["harbormirror"]`) {
@@ -50,20 +51,21 @@ func TestPluginLoadsAndAttaches(t *testing.T) {
 		}
 	}
 
+	// The router first tags each request with the test's ID (for the shared Harbor's log).
 	r := ldRouter(t, m.Traefik, ldMirrorRouter)
-	if r.Status != "enabled" || !slices.Equal(r.Middlewares, []string{ldMiddleware}) || len(r.Errors) != 0 {
-		t.Errorf("router %s: status %s, middlewares %v, errors %v; want enabled with [%s] and no errors",
-			r.Name, r.Status, r.Middlewares, r.Errors, ldMiddleware)
+	if want := []string{"testid@file", ldMiddleware}; r.Status != "enabled" || !slices.Equal(r.Middlewares, want) || len(r.Errors) != 0 {
+		t.Errorf("router %s: status %s, middlewares %v, errors %v; want enabled with %v and no errors",
+			r.Name, r.Status, r.Middlewares, r.Errors, want)
 	}
 	mw := ldMiddlewareInfo(t, m.Traefik)
 	if mw.Status != "enabled" || mw.Type != harness.PluginName || !slices.Contains(mw.UsedBy, ldMirrorRouter) || len(mw.Errors) != 0 {
 		t.Errorf("middleware %s: %+v; want enabled, type %s, used by %s", ldMiddleware, mw, harness.PluginName, ldMirrorRouter)
 	}
 
-	// The plugin's effect: a one-component Docker Hub name reaches the hub project under library/.
-	m.Harbor.ResetLog()
+	// The plugin's effect: a one-component Docker Hub name reaches the Docker Hub project under
+	// library/.
 	mpSend(t, "GET", "http://"+m.Host+"/v2/hello/manifests/latest", nil)
-	if reqs := requests(m); len(reqs) != 1 || reqs[0].Path != "/v2/hub/library/hello/manifests/latest" {
+	if reqs := requests(m); len(reqs) != 1 || reqs[0].Path != "/v2/"+m.HubProject+"/library/hello/manifests/latest" {
 		t.Errorf("GET /v2/hello/manifests/latest: Harbor received:\n%s", traceOf(reqs))
 	}
 }

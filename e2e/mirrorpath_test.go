@@ -18,16 +18,48 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/harbormirror/harbormirror/e2e/clients"
 	"github.com/harbormirror/harbormirror/e2e/images"
 )
 
 // TestMirrorPath is scenario 6: one registry host serves Harbor itself at its root and, under
-// /hub, the hub project as a Docker Hub mirror ({project: hub, mirrorPath: /hub}).
+// /hub, the Docker Hub proxy-cache project as a Docker Hub mirror ({project: <hub>, mirrorPath: /hub}).
 func TestMirrorPath(t *testing.T) {
-	m := startMirror(t, mirrorOptions{Settings: map[string]any{"project": "hub", "mirrorPath": "/hub"}})
+	t.Parallel()
+	m := startMirror(t, mirrorOptions{Settings: func(m *mirror) map[string]any {
+		return map[string]any{"project": m.HubProject, "mirrorPath": "/hub"}
+	}})
 	seedDockerHub(t, m, images.Hello)
 	t.Run("HarborPassesThrough", func(t *testing.T) { testMirrorPathLeavesHarborAlone(t, m) })
 	t.Run("DockerPullUnderPath", func(t *testing.T) { testMirrorPathDockerPull(t, m) })
+	t.Run("ContainerdOverridePath", func(t *testing.T) { testMirrorPathContainerd(t, m) })
+}
+
+// testMirrorPathContainerd: containerd with the mirror under the path as its docker.io host
+// (override_path: the URL names the API root, http://<host>/hub/v2) pulls docker.io/library/hello
+// as /hub/v2/library/hello/...?ns=docker.io; it reaches Harbor as <hub>/library/hello, ns gone.
+func testMirrorPathContainerd(t *testing.T, m *mirror) {
+	clients.Require(t, clients.ClientContainerd)
+	hostsDir := t.TempDir()
+	clients.WriteHostsToml(t, hostsDir, "docker.io", clients.HostsMirror{URL: "http://" + m.Host + "/hub/v2", OverridePath: true})
+	c := clients.StartContainerd(t)
+	mark := len(requests(m))
+	if _, err := c.Pull("docker.io/library/hello:latest", hostsDir); err != nil {
+		t.Fatalf("%v\nHarbor received:\n%s", err, traceOf(requests(m)[mark:]))
+	}
+	if got, want := c.ImageDigest("docker.io/library/hello:latest"), digestOf(t, images.Hello); got != want {
+		t.Errorf("docker.io/library/hello:latest: digest %s, want %s", got, want)
+	}
+	reqs := requests(m)[mark:]
+	hello := m.HubProject + "/library/hello"
+	native := pullHelloPlatforms(t)[pullHostPlatform()]
+	pullAssertContent(t, reqs, hello, "manifests", "latest", native.Manifest)
+	pullAssertBlobsFetched(t, reqs, hello, native.blobs()...)
+	pullAssertViaTraefik(t, reqs, m)
+	pullAssertNoNS(t, reqs)
+	assertConfined(t, reqs, m.HubProject)
+	pullAssertTokenScopes(t, reqs, hello)
+	pullAssertAccessLog(t, m, `"HEAD /hub/v2/library/hello/manifests/latest?ns=docker.io HTTP/1.1" 200 `)
 }
 
 // testMirrorPathLeavesHarborAlone: with a mirror path, everything outside it reaches Harbor as
@@ -38,10 +70,11 @@ func testMirrorPathLeavesHarborAlone(t *testing.T, m *mirror) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Harbor.Store(context.Background(), "team/app", "v1", app); err != nil {
+	appRepo := m.TeamProject + "/app"
+	if err := (harborStore{m}).Store(context.Background(), appRepo, "v1", app); err != nil {
 		t.Fatal(err)
 	}
-	m.Harbor.ResetLog()
+	mark := len(requests(m))
 
 	// Harbor's own challenge: realm at the host's root, not under /hub.
 	resp := mpSend(t, "GET", "http://"+m.Host+"/v2/", nil)
@@ -50,12 +83,12 @@ func testMirrorPathLeavesHarborAlone(t *testing.T, m *mirror) {
 		t.Errorf("GET /v2/: %d Www-Authenticate %q, want 401 with %s", resp.StatusCode, resp.Header.Get("Www-Authenticate"), wantRealm)
 	}
 
-	// A registry client pulls team/app:v1 from the host's root with alice's credentials.
-	ref, err := name.ParseReference(m.Host+"/team/app:v1", name.Insecure)
+	// A registry client pulls <team>/app:v1 from the host's root with alice's credentials.
+	ref, err := name.ParseReference(m.Host+"/"+appRepo+":v1", name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := remote.Image(ref, remote.WithAuth(&authn.Basic{Username: alice, Password: alicePassword}))
+	img, err := remote.Image(ref, remote.WithAuth(&authn.Basic{Username: m.Alice, Password: m.AlicePassword}))
 	if err != nil {
 		t.Fatalf("pull %s: %v", ref, err)
 	}
@@ -65,45 +98,42 @@ func testMirrorPathLeavesHarborAlone(t *testing.T, m *mirror) {
 	if d, err := img.Digest(); err != nil || d.String() != digestOf(t, images.Single) {
 		t.Errorf("pulled %s: digest %v (%v), want %s", ref, d, err, digestOf(t, images.Single))
 	}
-	reqs := requests(m)
-	assertServed(t, reqs, "team/app")
-	assertConfined(t, reqs, "team")
-	granted := false
+	reqs := requests(m)[mark:]
+	assertServed(t, reqs, appRepo)
+	assertConfined(t, reqs, m.TeamProject)
+	asked := false
 	for _, r := range reqs {
-		if r.Repository != "" && !strings.HasPrefix(r.Path, "/v2/team/app/") {
+		if r.Repository != "" && !strings.HasPrefix(r.Path, "/v2/"+appRepo+"/") {
 			t.Errorf("a request for %s reached Harbor as %s", r.Repository, r.Path)
 		}
 		for _, s := range r.Scopes {
-			if r.Path == "/service/token" && s.Name == "team/app" && slices.Contains(s.Granted, "pull") {
-				granted = true
-			}
+			asked = asked || (r.Path == "/service/token" && s.Name == appRepo)
 		}
 	}
-	if !granted {
-		t.Errorf("no token for team/app was granted at /service/token; Harbor received:\n%s", traceOf(reqs))
+	if !asked {
+		t.Errorf("no token for %s was asked at /service/token; Harbor received:\n%s", appRepo, traceOf(reqs))
 	}
 
-	// Harbor's API, UI and look-alike paths arrive exactly as sent (the fake Harbor answers
-	// them 404; what matters is the path it saw).
-	m.Harbor.ResetLog()
+	// Harbor's API, UI and look-alike paths arrive exactly as sent (whatever Harbor answers;
+	// what matters is the path it saw).
 	for _, target := range []string{
 		"/api/v2.0/projects?page=1&page_size=10",
-		"/api/v2.0/projects/team/repositories/app/artifacts",
+		"/api/v2.0/projects/" + m.TeamProject + "/repositories/app/artifacts",
 		"/api/v2.0/systeminfo",
 		"/c/login",
 		"/hub",
 		"/hubble/v2/library/hello/manifests/latest",
 		"/v2/_catalog",
-		"/service/token?service=harbor-registry&scope=repository%3Ateam%2Fapp%3Apull",
+		"/service/token?service=harbor-registry&scope=repository%3A" + m.TeamProject + "%2Fapp%3Apull",
 	} {
+		mark := len(requests(m))
 		mpSend(t, "GET", "http://"+m.Host+target, nil)
-		reqs := requests(m)
+		reqs := requests(m)[mark:]
 		if len(reqs) != 1 {
 			t.Errorf("GET %s: Harbor received %d requests:\n%s", target, len(reqs), traceOf(reqs))
 		} else if got := reqs[0].Path + mpQueryOf(reqs[0].RawQuery); got != target {
 			t.Errorf("GET %s reached Harbor as %s", target, got)
 		}
-		m.Harbor.ResetLog()
 	}
 }
 
@@ -115,7 +145,8 @@ func testMirrorPathLeavesHarborAlone(t *testing.T, m *mirror) {
 // ping, token from the challenge's realm, manifest by tag (HEAD), manifest list and platform
 // manifest by digest (GET), then the blobs.
 func testMirrorPathDockerPull(t *testing.T, m *mirror) {
-	m.Harbor.ResetLog()
+	hello := m.HubProject + "/library/hello"
+	mark := len(requests(m))
 	base := "http://" + m.Host + "/hub"
 	type sent struct{ method, path string }
 	var client []sent
@@ -222,8 +253,8 @@ func testMirrorPathDockerPull(t *testing.T, m *mirror) {
 		}
 	}
 
-	// Harbor received the same requests in the same order, each mapped onto hub/library/hello.
-	reqs := requests(m)
+	// Harbor received the same requests in the same order, each mapped onto <hub>/library/hello.
+	reqs := requests(m)[mark:]
 	if len(reqs) != len(client) {
 		t.Fatalf("sent %d requests, Harbor received %d:\n%s", len(client), len(reqs), traceOf(reqs))
 	}
@@ -232,14 +263,14 @@ func testMirrorPathDockerPull(t *testing.T, m *mirror) {
 		want := c.path
 		switch {
 		case strings.HasPrefix(c.path, "/v2/library/"):
-			want = "/v2/hub/" + strings.TrimPrefix(c.path, "/v2/")
-			if r.Repository != "hub/library/hello" {
-				t.Errorf("%s /hub%s reached repository %q, want hub/library/hello", c.method, c.path, r.Repository)
+			want = "/v2/" + m.HubProject + "/" + strings.TrimPrefix(c.path, "/v2/")
+			if r.Repository != hello {
+				t.Errorf("%s /hub%s reached repository %q, want %s", c.method, c.path, r.Repository, hello)
 			}
 		case strings.HasPrefix(c.path, "/service/token"):
 			want = "/service/token"
-			if len(r.Scopes) != 1 || r.Scopes[0].Name != "hub/library/hello" || !slices.Equal(r.Scopes[0].Granted, []string{"pull"}) {
-				t.Errorf("token request reached Harbor with scopes %+v, want hub/library/hello granted pull: %s", r.Scopes, r)
+			if len(r.Scopes) != 1 || r.Scopes[0].Name != hello || !slices.Equal(r.Scopes[0].Actions, []string{"pull"}) {
+				t.Errorf("token request reached Harbor with scopes %+v, want %s pull: %s", r.Scopes, hello, r)
 			}
 		}
 		if r.Method != c.method || r.Path != want {
@@ -249,20 +280,21 @@ func testMirrorPathDockerPull(t *testing.T, m *mirror) {
 			t.Errorf("%s reached Harbor with Host %q, want the client's %q", r.Path, r.Host, m.Host)
 		}
 	}
-	assertServed(t, reqs, "hub/library/hello")
-	assertConfined(t, reqs, "hub")
+	assertServed(t, reqs, hello)
+	assertConfined(t, reqs, m.HubProject)
+	pullAssertFetched(t, m.DockerHub.Requests(), "library/hello", "latest")
 	t.Logf("Harbor received:\n%s", traceOf(reqs))
 
 	// An anonymous repository request under /hub: the challenge sends the client to /hub's
 	// token service, with the scope in the client's names.
-	m.Harbor.ResetLog()
+	mark = len(requests(m))
 	resp = mpSend(t, "HEAD", base+"/v2/library/hello/manifests/latest", nil)
 	challenge = resp.Header.Get("Www-Authenticate")
 	if resp.StatusCode != http.StatusUnauthorized || mpChallengeParam(challenge, "realm") != "http://"+m.Host+"/hub/service/token" ||
 		mpChallengeParam(challenge, "scope") != "repository:library/hello:pull" {
 		t.Errorf("anonymous HEAD /hub/v2/library/hello/manifests/latest: %d, Www-Authenticate %q", resp.StatusCode, challenge)
 	}
-	if reqs := requests(m); len(reqs) != 1 || reqs[0].Path != "/v2/hub/library/hello/manifests/latest" {
+	if reqs := requests(m)[mark:]; len(reqs) != 1 || reqs[0].Path != "/v2/"+hello+"/manifests/latest" {
 		t.Errorf("anonymous HEAD: Harbor received:\n%s", traceOf(reqs))
 	}
 }

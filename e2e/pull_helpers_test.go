@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,11 +120,33 @@ func pullTimed(t *testing.T, what string, f func()) {
 	t.Logf("TIMING %s: %v", what, time.Since(start).Round(time.Millisecond))
 }
 
-// pullMark returns the number of requests Harbor has logged so far; pullSince(m, mark) returns the ones
-// logged after it. Pulls in a scenario run one after another, so a mark isolates one pull's requests.
-func pullMark(m *mirror) int { return len(requests(m)) }
+// pullMarks count the requests Harbor and the upstreams had logged at a moment; pullSince and
+// pullUpstreamSince return the ones logged after it. Pulls in a scenario run one after another,
+// so a mark isolates one pull's requests.
+type pullMarks struct{ harbor, dockerHub, ghcr int }
 
-func pullSince(m *mirror, mark int) []harbor.Request { return requests(m)[mark:] }
+func pullMark(m *mirror) pullMarks {
+	return pullMarks{len(requests(m)), len(m.DockerHub.Requests()), len(m.GHCR.Requests())}
+}
+
+func pullSince(m *mirror, mark pullMarks) []harbor.Request { return requests(m)[mark.harbor:] }
+
+// pullUpstreamSince returns what Harbor asked both upstreams (Docker Hub's names and ghcr.io's
+// differ) after mark.
+func pullUpstreamSince(m *mirror, mark pullMarks) []harbor.Request {
+	return append(upstreamSince(m.DockerHub, mark.dockerHub), upstreamSince(m.GHCR, mark.ghcr)...)
+}
+
+// pullWaitCached waits until Harbor has stored digest in project's repository repo: a proxy
+// cache stores what it served in the background, tens of seconds after the pull.
+func pullWaitCached(t *testing.T, m *mirror, project, repo, digest string) {
+	t.Helper()
+	pullTimed(t, "Harbor caching "+repo+"@"+digest, func() {
+		if _, err := m.World.Harbor.WaitArtifact(project, repo, digest, 3*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
 
 // pullAssertViaTraefik fails unless every request reached Harbor with the mirror's Host header, i.e.
 // through Traefik's entrypoint (Traefik passes the client's Host on) and not around it.
@@ -139,24 +162,22 @@ func pullAssertViaTraefik(t *testing.T, reqs []harbor.Request, m *mirror) {
 	}
 }
 
-// pullAssertFetched fails unless Harbor's proxy cache fetched upstreamRef (e.g. "library/hello:latest")
-// from its upstream while serving one of reqs: the image was not cached before.
-func pullAssertFetched(t *testing.T, reqs []harbor.Request, upstreamRef string) {
+// pullAssertFetched fails unless Harbor's proxy cache GOT each manifest repo:ref (e.g.
+// "library/hello", "latest") from its upstream, per upstream's log: the image was not cached.
+func pullAssertFetched(t *testing.T, upstream []harbor.Request, repo string, refs ...string) {
 	t.Helper()
-	for _, r := range reqs {
-		if r.FetchedUpstream == upstreamRef {
-			return
-		}
-	}
-	t.Errorf("Harbor never fetched %s from upstream; it received:\n%s", upstreamRef, traceOf(reqs))
+	pullAssertContent(t, upstream, repo, "manifests", refs...)
 }
 
-// pullAssertNotFetched fails if Harbor fetched anything from upstream while serving reqs.
-func pullAssertNotFetched(t *testing.T, reqs []harbor.Request) {
+// pullAssertNotFetched fails if Harbor fetched anything from upstream, per upstream's log: a
+// proxy cache only pings upstream (GET /v2/) and asks it whether a tag still names the
+// manifest it holds (a HEAD on every pull by tag), and serves the rest from its own storage.
+func pullAssertNotFetched(t *testing.T, upstream []harbor.Request) {
 	t.Helper()
-	for _, r := range reqs {
-		if r.FetchedUpstream != "" {
-			t.Errorf("Harbor fetched %s from upstream, want it served from cache: %s", r.FetchedUpstream, r)
+	for _, r := range upstream {
+		ping := r.Method == "GET" && r.Path == "/v2/"
+		if !ping && (r.Method != "HEAD" || !strings.Contains(r.Path, "/manifests/")) {
+			t.Errorf("Harbor fetched from upstream, want it served from its cache: %s", r)
 		}
 	}
 }
@@ -199,7 +220,8 @@ func pullAssertBlobsFetched(t *testing.T, reqs []harbor.Request, repo string, di
 }
 
 // pullAssertTokenScopes fails unless every token request asked only for the given repositories (exact
-// names, any actions) and was granted pull on each: no leaked challenge scope, no doubled prefix.
+// names, any actions) and each was served to a Bearer token: no leaked challenge scope, no doubled
+// prefix, and the token granted pull (Harbor serves no repository without).
 func pullAssertTokenScopes(t *testing.T, reqs []harbor.Request, repos ...string) {
 	t.Helper()
 	ok := map[string]bool{}
@@ -214,19 +236,18 @@ func pullAssertTokenScopes(t *testing.T, reqs []harbor.Request, repos ...string)
 		for _, s := range r.Scopes {
 			if s.Type != "repository" || !ok[s.Name] {
 				t.Errorf("token request asked for %s:%s:%s, want only repositories %v: %s", s.Type, s.Name, strings.Join(s.Actions, ","), repos, r)
-				continue
-			}
-			granted := false
-			for _, a := range s.Granted {
-				granted = granted || a == "pull"
-			}
-			if !granted {
-				t.Errorf("token request for %s was not granted pull: %s", s.Name, r)
 			}
 		}
 	}
 	if tokens == 0 {
 		t.Errorf("no token request with a scope reached Harbor; it received:\n%s", traceOf(reqs))
+	}
+	for _, repo := range repos {
+		if !slices.ContainsFunc(reqs, func(r harbor.Request) bool {
+			return r.Repository == repo && r.AuthScheme == "Bearer" && r.Status == 200
+		}) {
+			t.Errorf("Harbor never served %s to a Bearer token; it received:\n%s", repo, traceOf(reqs))
+		}
 	}
 }
 

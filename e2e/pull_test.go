@@ -17,14 +17,14 @@ import (
 	"github.com/harbormirror/harbormirror/e2e/images"
 )
 
-// Pull scenarios: real clients pull through Traefik and the plugin from the fake Harbor's
-// proxy-cache projects. Each one fails unless Harbor's log shows the mapped repository served
-// through Traefik (and nothing outside the expected projects), and every digest the client
-// reports is the seeded image's.
+// Pull scenarios: real clients pull through Traefik and the plugin from real Harbor's
+// proxy-cache projects. Each one fails unless Harbor's nginx log shows the mapped repository
+// served through Traefik (and nothing outside the expected projects), the upstream's log shows
+// what Harbor fetched, and every digest the client reports is the seeded image's.
 
 // TestDockerdPullThroughMirror: dockerd with the Traefik host as its only registry mirror pulls
 // hello (a multi-arch manifest list, never cached before), hello:v1, the other platform of hello,
-// and single (not cached before, then again from cache), all from project hub. dockerd silently
+// single (not cached before), and hello again from Harbor's cache, all from the Docker Hub project. dockerd silently
 // falls back to Docker Hub when a mirror fails: its log must show no such attempt.
 func TestDockerdPullThroughMirror(t *testing.T) {
 	t.Parallel()
@@ -68,12 +68,13 @@ func TestDockerdPullThroughMirror(t *testing.T) {
 
 	// hello, first pull of a manifest list: fetched from upstream, then the native platform's
 	// manifest and every blob through the mirror.
+	hello, single := m.HubProject+"/library/hello", m.HubProject+"/library/single"
 	mark := pullMark(m)
 	pull("hello")
 	reqs := pullSince(m, mark)
-	pullAssertFetched(t, reqs, "library/hello:latest")
-	pullAssertContent(t, reqs, "hub/library/hello", "manifests", "latest", helloIndex, native.Manifest)
-	pullAssertBlobsFetched(t, reqs, "hub/library/hello", native.blobs()...)
+	pullAssertFetched(t, pullUpstreamSince(m, mark), "library/hello", "latest", native.Manifest)
+	pullAssertContent(t, reqs, hello, "manifests", "latest", helloIndex, native.Manifest)
+	pullAssertBlobsFetched(t, reqs, hello, native.blobs()...)
 	expectImage("hello", helloIndex, native, nativeArch)
 	// What dockerd asked Traefik for, before the plugin mapped it.
 	pullAssertAccessLog(t, m, `"HEAD /v2/library/hello/manifests/latest HTTP/1.1" 200 `)
@@ -83,8 +84,8 @@ func TestDockerdPullThroughMirror(t *testing.T) {
 	mark = pullMark(m)
 	pull("hello:v1")
 	reqs = pullSince(m, mark)
-	pullAssertFetched(t, reqs, "library/hello:v1")
-	pullAssertContent(t, reqs, "hub/library/hello", "manifests", "v1")
+	pullAssertFetched(t, pullUpstreamSince(m, mark), "library/hello", "v1")
+	pullAssertContent(t, reqs, hello, "manifests", "v1")
 	expectImage("hello:v1", helloIndex, native, nativeArch)
 
 	// The other platform of the list. dockerd keeps a repository digest on one image only, so the
@@ -92,40 +93,48 @@ func TestDockerdPullThroughMirror(t *testing.T) {
 	if _, err := d.Docker("rmi", "hello:latest", "hello:v1"); err != nil {
 		t.Fatal(err)
 	}
+	// Harbor cached the list itself on the first pull but only the platform it was asked for:
+	// the other one comes from upstream now.
 	mark = pullMark(m)
 	pull("--platform", pullOtherPlatform(t), "hello")
 	reqs = pullSince(m, mark)
-	pullAssertNotFetched(t, reqs) // the proxy cache copied the whole list on the first pull
-	pullAssertContent(t, reqs, "hub/library/hello", "manifests", "latest", other.Manifest)
-	pullAssertBlobsFetched(t, reqs, "hub/library/hello", other.blobs()...)
+	pullAssertFetched(t, pullUpstreamSince(m, mark), "library/hello", other.Manifest)
+	pullAssertContent(t, reqs, hello, "manifests", "latest", other.Manifest)
+	pullAssertBlobsFetched(t, reqs, hello, other.blobs()...)
 	expectImage("hello", helloIndex, other, strings.TrimPrefix(pullOtherPlatform(t), "linux/"))
 
-	// single, not cached yet: fetched from upstream on the first pull, from cache on the second.
-	single := pullSingleFacts(t)
+	// single, not cached yet: fetched from upstream.
+	singleFacts := pullSingleFacts(t)
 	mark = pullMark(m)
 	pull("single")
 	reqs = pullSince(m, mark)
-	pullAssertFetched(t, reqs, "library/single:latest")
-	pullAssertContent(t, reqs, "hub/library/single", "manifests", "latest")
+	pullAssertFetched(t, pullUpstreamSince(m, mark), "library/single", "latest")
+	pullAssertContent(t, reqs, single, "manifests", "latest")
 	// The marker layer is shared with hello, which dockerd already has.
-	pullAssertBlobsFetched(t, reqs, "hub/library/single", single.Config, single.Layers[len(single.Layers)-1])
-	expectImage("single", single.Manifest, single, "amd64")
-	if _, err := d.Docker("rmi", "single"); err != nil {
+	pullAssertBlobsFetched(t, reqs, single, singleFacts.Config, singleFacts.Layers[len(singleFacts.Layers)-1])
+	expectImage("single", singleFacts.Manifest, singleFacts, "amd64")
+
+	// hello again, into an empty image store, once Harbor has stored the native image (in the
+	// background, after the first pull): all of it from Harbor's cache. (single would not do:
+	// Harbor stores a manifest only when it holds every blob, and dockerd skipped the shared one.)
+	pullWaitCached(t, m, m.HubProject, "library/hello", native.Manifest)
+	if _, err := d.Docker("rmi", "hello", "single"); err != nil {
 		t.Fatal(err)
 	}
 	mark = pullMark(m)
-	pull("single")
+	pull("hello")
 	reqs = pullSince(m, mark)
-	pullAssertNotFetched(t, reqs)
-	pullAssertBlobsFetched(t, reqs, "hub/library/single", single.Config)
-	expectImage("single", single.Manifest, single, "amd64")
+	pullAssertNotFetched(t, pullUpstreamSince(m, mark))
+	pullAssertContent(t, reqs, hello, "manifests", "latest", native.Manifest)
+	pullAssertBlobsFetched(t, reqs, hello, native.blobs()...)
+	expectImage("hello", helloIndex, native, nativeArch)
 
 	reqs = requests(m)
 	pullAssertViaTraefik(t, reqs, m)
-	assertServed(t, reqs, "hub/library/hello")
-	assertServed(t, reqs, "hub/library/single")
-	assertConfined(t, reqs, "hub")
-	pullAssertTokenScopes(t, reqs, "hub/library/hello", "hub/library/single")
+	assertServed(t, reqs, hello)
+	assertServed(t, reqs, single)
+	assertConfined(t, reqs, m.HubProject)
+	pullAssertTokenScopes(t, reqs, hello, single)
 
 	// dockerd quietly moves on to Docker Hub when a mirror fails: it must never have tried.
 	endpoints := pullDockerdEndpoints(d.Logs())
@@ -196,43 +205,44 @@ func TestContainerdPullRoutesNamespaces(t *testing.T) {
 
 	// No subtests: the clients' helpers fail the test that started the client.
 
-	// docker.io → project hub.
+	// docker.io → the Docker Hub project.
+	hello, single := m.HubProject+"/library/hello", m.GHCRProject+"/owner/single"
 	native := pullHelloPlatforms(t)[pullHostPlatform()]
 	mark := pullMark(m)
 	pull("docker.io/library/hello:latest")
 	reqs := pullSince(m, mark)
-	pullAssertFetched(t, reqs, "library/hello:latest")
-	pullAssertContent(t, reqs, "hub/library/hello", "manifests", "latest", digestOf(t, images.Hello), native.Manifest)
-	pullAssertBlobsFetched(t, reqs, "hub/library/hello", native.blobs()...)
-	assertConfined(t, reqs, "hub")
-	pullAssertTokenScopes(t, reqs, "hub/library/hello")
+	pullAssertFetched(t, pullUpstreamSince(m, mark), "library/hello", "latest")
+	pullAssertContent(t, reqs, hello, "manifests", "latest", digestOf(t, images.Hello), native.Manifest)
+	pullAssertBlobsFetched(t, reqs, hello, native.blobs()...)
+	assertConfined(t, reqs, m.HubProject)
+	pullAssertTokenScopes(t, reqs, hello)
 	if got, want := c.ImageDigest("docker.io/library/hello:latest"), digestOf(t, images.Hello); got != want {
 		t.Errorf("docker.io/library/hello:latest: digest %s, want %s", got, want)
 	}
 	// What containerd asked Traefik for, before the plugin mapped it.
 	pullAssertAccessLog(t, m, `"HEAD /v2/library/hello/manifests/latest?ns=docker.io HTTP/1.1" 200 `)
 
-	// ghcr.io → project ghcr, on the same mirror host.
-	single := pullSingleFacts(t)
+	// ghcr.io → the ghcr.io project, on the same mirror host.
+	singleFacts := pullSingleFacts(t)
 	mark = pullMark(m)
 	pull("ghcr.io/owner/single:latest")
 	reqs = pullSince(m, mark)
-	pullAssertFetched(t, reqs, "owner/single:latest")
-	pullAssertContent(t, reqs, "ghcr/owner/single", "manifests", "latest")
+	pullAssertFetched(t, upstreamSince(m.GHCR, mark.ghcr), "owner/single", "latest")
+	pullAssertContent(t, reqs, single, "manifests", "latest")
 	// The marker layer is shared with hello, which containerd's content store already holds.
-	pullAssertBlobsFetched(t, reqs, "ghcr/owner/single", single.Config, single.Layers[len(single.Layers)-1])
-	assertConfined(t, reqs, "ghcr")
-	pullAssertTokenScopes(t, reqs, "ghcr/owner/single")
-	if got := c.ImageDigest("ghcr.io/owner/single:latest"); got != single.Manifest {
-		t.Errorf("ghcr.io/owner/single:latest: digest %s, want %s", got, single.Manifest)
+	pullAssertBlobsFetched(t, reqs, single, singleFacts.Config, singleFacts.Layers[len(singleFacts.Layers)-1])
+	assertConfined(t, reqs, m.GHCRProject)
+	pullAssertTokenScopes(t, reqs, single)
+	if got := c.ImageDigest("ghcr.io/owner/single:latest"); got != singleFacts.Manifest {
+		t.Errorf("ghcr.io/owner/single:latest: digest %s, want %s", got, singleFacts.Manifest)
 	}
 	pullAssertAccessLog(t, m, `"HEAD /v2/owner/single/manifests/latest?ns=ghcr.io HTTP/1.1" 200 `)
 
 	reqs = requests(m)
 	pullAssertViaTraefik(t, reqs, m)
-	assertServed(t, reqs, "hub/library/hello")
-	assertServed(t, reqs, "ghcr/owner/single")
-	assertConfined(t, reqs, "hub", "ghcr")
+	assertServed(t, reqs, hello)
+	assertServed(t, reqs, single)
+	assertConfined(t, reqs, m.HubProject, m.GHCRProject)
 	pullAssertNoNS(t, reqs)
 	if len(m.GHCR.Requests()) == 0 {
 		t.Errorf("the fake ghcr.io was never asked: project ghcr did not serve the ghcr.io pull")
@@ -261,9 +271,9 @@ func TestPodmanPullThroughMirror(t *testing.T) {
 		}
 	})
 	reqs := pullSince(m, mark)
-	pullAssertFetched(t, reqs, "library/hello:latest")
-	pullAssertContent(t, reqs, "hub/library/hello", "manifests", native.Manifest)
-	pullAssertBlobsFetched(t, reqs, "hub/library/hello", native.blobs()...)
+	pullAssertFetched(t, pullUpstreamSince(m, mark), "library/hello", "latest")
+	pullAssertContent(t, reqs, m.HubProject+"/library/hello", "manifests", native.Manifest)
+	pullAssertBlobsFetched(t, reqs, m.HubProject+"/library/hello", native.blobs()...)
 	if got := p.ImageDigest("docker.io/library/hello:latest"); got != helloIndex {
 		t.Errorf("docker.io/library/hello: digest %s, want %s", got, helloIndex)
 	}
@@ -271,7 +281,9 @@ func TestPodmanPullThroughMirror(t *testing.T) {
 		t.Errorf("docker.io/library/hello: image ID %s, want the config digest %s", got, native.Config)
 	}
 
-	// The short name resolves through unqualified-search-registries to docker.io, so to the mirror.
+	// The short name resolves through unqualified-search-registries to docker.io, so to the mirror,
+	// and once Harbor has stored the image (in the background, after the pull) from its cache.
+	pullWaitCached(t, m, m.HubProject, "library/hello", native.Manifest)
 	if _, err := p.Command("rmi", "--all", "--force"); err != nil {
 		t.Fatal(err)
 	}
@@ -284,9 +296,9 @@ func TestPodmanPullThroughMirror(t *testing.T) {
 		}
 	})
 	reqs = pullSince(m, mark)
-	pullAssertNotFetched(t, reqs)
-	pullAssertContent(t, reqs, "hub/library/hello", "manifests", native.Manifest)
-	pullAssertBlobsFetched(t, reqs, "hub/library/hello", native.blobs()...)
+	pullAssertNotFetched(t, pullUpstreamSince(m, mark))
+	pullAssertContent(t, reqs, m.HubProject+"/library/hello", "manifests", native.Manifest)
+	pullAssertBlobsFetched(t, reqs, m.HubProject+"/library/hello", native.blobs()...)
 	if got := p.ImageDigest("hello"); got != helloIndex {
 		t.Errorf("hello: digest %s, want %s", got, helloIndex)
 	}
@@ -294,9 +306,9 @@ func TestPodmanPullThroughMirror(t *testing.T) {
 
 	reqs = requests(m)
 	pullAssertViaTraefik(t, reqs, m)
-	assertServed(t, reqs, "hub/library/hello")
-	assertConfined(t, reqs, "hub")
-	pullAssertTokenScopes(t, reqs, "hub/library/hello")
+	assertServed(t, reqs, m.HubProject+"/library/hello")
+	assertConfined(t, reqs, m.HubProject)
+	pullAssertTokenScopes(t, reqs, m.HubProject+"/library/hello")
 }
 
 // pullPodmanImageID is podman's image ID, the config digest without its algorithm, as sha256:<hex>.
@@ -336,8 +348,8 @@ func TestSkopeoCopyThroughMirror(t *testing.T) {
 		}
 	}
 	reqs := requests(m)
-	pullAssertFetched(t, reqs, "library/single:latest")
-	pullAssertBlobsFetched(t, reqs, "hub/library/single", single.blobs()...)
+	pullAssertFetched(t, m.DockerHub.Requests(), "library/single", "latest")
+	pullAssertBlobsFetched(t, reqs, m.HubProject+"/library/single", single.blobs()...)
 
 	var got string
 	pullTimed(t, "skopeo inspect", func() { got = clients.SkopeoInspectDigest(t, "docker://"+m.Host+"/hello:latest") })
@@ -347,10 +359,10 @@ func TestSkopeoCopyThroughMirror(t *testing.T) {
 
 	reqs = requests(m)
 	pullAssertViaTraefik(t, reqs, m)
-	assertServed(t, reqs, "hub/library/single")
-	assertServed(t, reqs, "hub/library/hello")
-	assertConfined(t, reqs, "hub")
-	pullAssertTokenScopes(t, reqs, "hub/library/single", "hub/library/hello")
+	assertServed(t, reqs, m.HubProject+"/library/single")
+	assertServed(t, reqs, m.HubProject+"/library/hello")
+	assertConfined(t, reqs, m.HubProject)
+	pullAssertTokenScopes(t, reqs, m.HubProject+"/library/single", m.HubProject+"/library/hello")
 }
 
 func pullSHA256File(t *testing.T, path string) string {
@@ -392,8 +404,8 @@ func TestGGCRImageAndIndexThroughMirror(t *testing.T) {
 		}
 	})
 	reqs := requests(m)
-	pullAssertFetched(t, reqs, "library/single:latest")
-	pullAssertBlobsFetched(t, reqs, "hub/library/single", pullSingleFacts(t).blobs()...)
+	pullAssertFetched(t, m.DockerHub.Requests(), "library/single", "latest")
+	pullAssertBlobsFetched(t, reqs, m.HubProject+"/library/single", pullSingleFacts(t).blobs()...)
 
 	pullTimed(t, "ggcr index "+m.Host+"/library/hello", func() {
 		ref, err := name.ParseReference(m.Host+"/library/hello", name.Insecure)
@@ -412,15 +424,15 @@ func TestGGCRImageAndIndexThroughMirror(t *testing.T) {
 		}
 	})
 	reqs = requests(m)
-	pullAssertFetched(t, reqs, "library/hello:latest")
+	pullAssertFetched(t, m.DockerHub.Requests(), "library/hello", "latest")
 	for _, img := range pullHelloPlatforms(t) {
-		pullAssertContent(t, reqs, "hub/library/hello", "manifests", img.Manifest)
-		pullAssertBlobsFetched(t, reqs, "hub/library/hello", img.blobs()...)
+		pullAssertContent(t, reqs, m.HubProject+"/library/hello", "manifests", img.Manifest)
+		pullAssertBlobsFetched(t, reqs, m.HubProject+"/library/hello", img.blobs()...)
 	}
 
 	pullAssertViaTraefik(t, reqs, m)
-	assertServed(t, reqs, "hub/library/single")
-	assertServed(t, reqs, "hub/library/hello")
-	assertConfined(t, reqs, "hub")
-	pullAssertTokenScopes(t, reqs, "hub/library/single", "hub/library/hello")
+	assertServed(t, reqs, m.HubProject+"/library/single")
+	assertServed(t, reqs, m.HubProject+"/library/hello")
+	assertConfined(t, reqs, m.HubProject)
+	pullAssertTokenScopes(t, reqs, m.HubProject+"/library/single", m.HubProject+"/library/hello")
 }

@@ -17,7 +17,7 @@ const soakConcurrency = 10
 // pulls of a 10-layer image through Traefik and the plugin, each reading every layer in full;
 // every digest of every pull must match the stored image and no request may fail.
 func TestSoakConcurrentPulls(t *testing.T) {
-	m := startMirror(t, mirrorOptions{})
+	m := startFakeMirror(t, mirrorOptions{})
 	target := soakSeed(t, m, "library/soak")
 	pid := pullload.PIDWithCwd(m.Traefik.Dir, "traefik")
 	sampler := pullload.NewSampler(pid, "")
