@@ -57,7 +57,7 @@ func catalogPage(m *Mirror, rw *responseWriter, held *heldResponse) ([]byte, str
 	if encoding := held.header.Get("Content-Encoding"); encoding != "" && encoding != "identity" {
 		return nil, "", rewrite.CatalogEncoded(encoding)
 	}
-	return rewrite.CatalogPage(held.body, rw.x.Target, held.page, m.mirrorPath)
+	return rewrite.CatalogPage(held.body, rw.x.Project, held.page, m.mirrorPath)
 }
 
 // replay sends a held answer through the general response rules.

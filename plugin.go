@@ -287,7 +287,7 @@ func serveToken(m *Mirror, w http.ResponseWriter, r *http.Request) {
 
 // serveTokenRequest maps any token request: several scopes, a login's account, the OAuth2 POST.
 func serveTokenRequest(m *Mirror, w http.ResponseWriter, r *http.Request) {
-	query, target, err := rewrite.MapTokenRequest(m.projects, r.URL.RawQuery)
+	query, project, err := rewrite.MapTokenRequest(m.projects, r.URL.RawQuery)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -295,7 +295,7 @@ func serveTokenRequest(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 	case http.MethodPost:
-		if err := mapTokenForm(r, target); err != nil {
+		if err := mapTokenForm(r, project); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -326,7 +326,7 @@ func unsupportedMediaType(detail string) *rewrite.Error {
 }
 
 // mapTokenForm maps the scopes of an OAuth2 token request body (RFC 6749 form).
-func mapTokenForm(r *http.Request, target *rewrite.Target) *rewrite.Error {
+func mapTokenForm(r *http.Request, project *rewrite.Project) *rewrite.Error {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "application/x-www-form-urlencoded" {
 		return unsupportedMediaType("a POST token request must be application/x-www-form-urlencoded")
@@ -343,7 +343,7 @@ func mapTokenForm(r *http.Request, target *rewrite.Target) *rewrite.Error {
 	if len(form) > rewrite.MaxTokenForm {
 		return rewrite.TooLarge("the token form is limited to " + strconv.Itoa(rewrite.MaxTokenForm) + " bytes")
 	}
-	mapped, e := rewrite.MapTokenForm(string(form), target)
+	mapped, e := rewrite.MapTokenForm(string(form), project)
 	if e != nil {
 		return e
 	}

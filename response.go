@@ -191,7 +191,7 @@ func laneOtherBody(w *responseWriter, h http.Header, r *http.Request) {
 const maxLaneHost = rewrite.MaxHostLength
 
 // laneChallengeTemplate is the replacement of Harbor's challenge: the realm is the mirror's token
-// endpoint with the lane's only query, ?ns=<registry>, which is the target's realm query. It is ""
+// endpoint with the lane's only query, ?ns=<registry>, which is the project's realm query. It is ""
 // when the Host cannot be an origin (the general rules then answer 400).
 func laneChallengeTemplate(w *responseWriter, m *Mirror, r *http.Request) string {
 	origin := m.publicOrigin
@@ -402,7 +402,7 @@ func finishDocument(w *responseWriter) {
 	case w.x.Route.Kind == rewrite.KindTags:
 		body, ok = rewrite.TagsBody(body, w.x.Route.Name)
 		// One without a name passes, as long as it does not name the project either.
-		ok = ok || !bytes.Contains(body, []byte(w.x.Target.Project+"/"))
+		ok = ok || !bytes.Contains(body, []byte(w.x.Project.Name+"/"))
 	}
 	if !ok {
 		refuse(w, documentRefused("not the JSON document of its endpoint"))
@@ -486,7 +486,7 @@ func rewriteLocations(w *responseWriter, locations []string) *rewrite.Error {
 		return err
 	}
 	for i, v := range locations {
-		location, _ := rewrite.RewriteURL(&w.x, v) // a local: Yaegi v0.16.1 drops tuples assigned into an index
+		location, _ := rewrite.URL(&w.x, v) // a local: Yaegi v0.16.1 drops tuples assigned into an index
 		locations[i] = location
 	}
 	return nil
@@ -498,7 +498,7 @@ func rewriteLinks(w *responseWriter, h http.Header, links []string) *rewrite.Err
 	}
 	kept := links[:0]
 	for _, v := range links {
-		if v = rewrite.RewriteLink(&w.x, v); v != "" {
+		if v = rewrite.Link(&w.x, v); v != "" {
 			kept = append(kept, v)
 		}
 	}

@@ -26,7 +26,7 @@ type catalogDocument struct {
 // of which only n and last count, mirrorPath goes in front of the Link. It returns the document, the Link ("" on the
 // last page) or the error to answer instead: Harbor's own 400 for a bad n, 502 for a catalog
 // that is not one.
-func CatalogPage(harborBody []byte, t *Target, page, mirrorPath string) (body []byte, link string, err *Error) {
+func CatalogPage(harborBody []byte, t *Project, page, mirrorPath string) (body []byte, link string, err *Error) {
 	n, last, err := parseCatalogPage(page)
 	if err != nil {
 		return nil, "", err
@@ -38,7 +38,7 @@ func CatalogPage(harborBody []byte, t *Target, page, mirrorPath string) (body []
 	sort.Strings(doc.Repositories)
 	names := make([]string, 0, len(doc.Repositories))
 	for i, full := range doc.Repositories {
-		if name, inProject := UnmapName(t, full); inProject && (i == 0 || full != doc.Repositories[i-1]) {
+		if name, inProject := unmapName(t, full); inProject && (i == 0 || full != doc.Repositories[i-1]) {
 			names = append(names, name) // sorted and unique, as Harbor's own lists
 		}
 	}
@@ -90,7 +90,7 @@ func pickPage(names []string, n int, last string) ([]string, string) {
 }
 
 // catalogLink is the next page's Link, relative as Harbor's, with the ns the request came with.
-func catalogLink(t *Target, mirrorPath string, n int, next string) string {
+func catalogLink(t *Project, mirrorPath string, n int, next string) string {
 	query := url.Values{"n": {strconv.Itoa(n)}, "last": {next}}
 	if t.NS != "" {
 		query.Set("ns", t.NS)

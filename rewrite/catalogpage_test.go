@@ -4,10 +4,10 @@ import "testing"
 
 func TestCatalogPage(t *testing.T) {
 	harbor := []byte(`{"repositories":["alpha/x","hub/team/app","hub/hub/x","hub/library/nginx","hub0/y","hub/","hub/team/app"]}` + "\n")
-	hub, ghcr := NewTarget("hub", true, ""), NewTarget("hub", true, "ghcr.io")
+	hub, ghcr := newProject("hub", true, ""), newProject("hub", true, "ghcr.io")
 	tests := []struct {
 		name, page, mirrorPath string
-		target                 *Target
+		target                 *Project
 		body, link, code       string
 	}{
 		{name: "whole list, sorted, project only", page: "",

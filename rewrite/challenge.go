@@ -13,8 +13,8 @@ func Challenge(x *Exchange, value string) string {
 	if m == nil {
 		return challengeGeneral(x, value)
 	}
-	out := value[:m[2]] + Realm(x, value[m[2]:m[3]])
-	if m[4] < 0 || x.Target == nil {
+	out := value[:m[2]] + realm(x, value[m[2]:m[3]])
+	if m[4] < 0 || x.Project == nil {
 		return out + value[m[3]:]
 	}
 	return out + value[m[3]:m[4]] + unmapScopes(x, value[m[4]:m[5]]) + value[m[5]:]
@@ -62,8 +62,8 @@ func challengeGeneral(x *Exchange, value string) string {
 		var replacement string
 		switch {
 		case strings.EqualFold(name, "realm"):
-			replacement = Realm(x, param)
-		case strings.EqualFold(name, "scope") && x.Target != nil:
+			replacement = realm(x, param)
+		case strings.EqualFold(name, "scope") && x.Project != nil:
 			replacement = unmapScopes(x, param)
 		default:
 			continue
@@ -126,11 +126,11 @@ func unmapScopes(x *Exchange, scopes string) string {
 
 func unmapScopesGeneral(x *Exchange, scopes string) string {
 	if strings.IndexByte(scopes, ' ') < 0 {
-		return UnmapScope(x.Target, scopes, x.Route.Name, x.MappedName)
+		return unmapScope(x.Project, scopes, x.Route.Name, x.MappedName)
 	}
 	parts := strings.Split(scopes, " ")
 	for i, s := range parts {
-		parts[i] = UnmapScope(x.Target, s, x.Route.Name, x.MappedName)
+		parts[i] = unmapScope(x.Project, s, x.Route.Name, x.MappedName)
 	}
 	return strings.Join(parts, " ")
 }

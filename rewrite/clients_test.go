@@ -112,7 +112,7 @@ func TestClientSequences(t *testing.T) {
 					t.Errorf("%s step %d:\n got %s\nwant %s", client, i, got, s.toClient)
 				}
 			case s.location != "":
-				if got, _ := RewriteURL(last, s.location); got != s.toLocation {
+				if got, _ := URL(last, s.location); got != s.toLocation {
 					t.Errorf("%s step %d: Location %s, want %s", client, i, got, s.toLocation)
 				}
 			}
@@ -123,11 +123,11 @@ func TestClientSequences(t *testing.T) {
 func TestTokenForm(t *testing.T) {
 	form := "grant_type=password&service=harbor-registry&client_id=containerd-client&username=alice&password=p%26ss%3Dw&scope=repository%3Alibrary%2Fhello%3Apull+repository%3Ateam%2Fapp%3Apull%2Cpush"
 	want := "grant_type=password&service=harbor-registry&client_id=containerd-client&username=alice&password=p%26ss%3Dw&scope=repository%3Ahub%2Flibrary%2Fhello%3Apull+repository%3Ahub%2Fteam%2Fapp%3Apull%2Cpush"
-	got, err := MapTokenForm(form, NewTarget("hub", true, ""))
+	got, err := MapTokenForm(form, newProject("hub", true, ""))
 	if err != nil || got != want {
 		t.Errorf("MapTokenForm:\n got %s (%v)\nwant %s", got, err, want)
 	}
-	if _, err := MapTokenForm("a=b;scope=repository:other/x:pull", NewTarget("hub", false, "")); err == nil {
+	if _, err := MapTokenForm("a=b;scope=repository:other/x:pull", newProject("hub", false, "")); err == nil {
 		t.Error("a literal semicolon in the form must be refused")
 	}
 }

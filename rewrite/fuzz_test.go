@@ -50,7 +50,7 @@ func FuzzMapRequest(f *testing.F) {
 			}
 			return
 		}
-		project := req.Target.Project
+		project := req.Project.Name
 		if project != "hub" && project != "ghcr" {
 			t.Fatalf("routed to %q", project)
 		}
@@ -67,10 +67,10 @@ func FuzzMapRequest(f *testing.F) {
 			if !strings.HasPrefix(req.Path, "/v2/"+project+"/") || hasDotSegment(req.Path) || strings.Contains(req.Path, "//") {
 				t.Fatalf("%q forwarded as %q, outside /v2/%s/", path, req.Path, project)
 			}
-			if !ValidName(req.MappedName) || !strings.HasPrefix(req.Path, "/v2/"+req.MappedName+"/") {
+			if !validName(req.MappedName) || !strings.HasPrefix(req.Path, "/v2/"+req.MappedName+"/") {
 				t.Fatalf("mapped name %q does not head the path %q", req.MappedName, req.Path)
 			}
-			back, ok := UnmapName(req.Target, req.MappedName)
+			back, ok := unmapName(req.Project, req.MappedName)
 			if !ok || (back != req.Route.Name && back != "library/"+req.Route.Name) {
 				t.Fatalf("Unmap(%q) = %q, client sent %q", req.MappedName, back, req.Route.Name)
 			}
@@ -127,7 +127,7 @@ func FuzzMapTokenQuery(f *testing.F) {
 				if typ == "registry" {
 					continue
 				}
-				if !strings.HasPrefix(name, target.Project+"/") || !ValidName(name) {
+				if !strings.HasPrefix(name, target.Name+"/") || !validName(name) {
 					t.Fatalf("scope %q forwarded from %q", scope, raw)
 				}
 			}
@@ -157,7 +157,7 @@ func FuzzChallenge(f *testing.F) {
 		f.Add(seed)
 	}
 	x := mirror()
-	x.Target = NewTarget("ghcr", false, "ghcr.io")
+	x.Project = newProject("ghcr", false, "ghcr.io")
 	x.Route.Name, x.MappedName = "owner/app", "ghcr/owner/app"
 	originOnly := &Exchange{Origin: "https://harbor.example.com", RequestHost: "harbor.example.com", RealmPath: "/service/token"}
 	f.Fuzz(func(t *testing.T, value string) {
@@ -249,7 +249,7 @@ func FuzzURL(f *testing.F) {
 	}
 	x := underMirrorPath()
 	f.Fuzz(func(t *testing.T, loc string) {
-		out, keep := RewriteURL(x, loc)
+		out, keep := URL(x, loc)
 		if !keep || out == loc {
 			return
 		}
@@ -257,7 +257,7 @@ func FuzzURL(f *testing.F) {
 		if !relative && !strings.HasPrefix(out, x.Origin+"/") {
 			t.Fatalf("URL(%q) = %q: neither relative nor on %s", loc, out, x.Origin)
 		}
-		RewriteLink(x, "<"+loc+`>; rel="next"`) // must not panic either
+		Link(x, "<"+loc+`>; rel="next"`) // must not panic either
 	})
 }
 
@@ -275,7 +275,7 @@ func FuzzCatalogPage(f *testing.F) {
 	} {
 		f.Add(seed.body, seed.page)
 	}
-	t := NewTarget("hub", true, "docker.io")
+	t := newProject("hub", true, "docker.io")
 	f.Fuzz(func(tt *testing.T, harbor, page string) {
 		body, link, err := CatalogPage([]byte(harbor), t, page, "/hub")
 		if err != nil {

@@ -12,7 +12,7 @@ import (
 // included): Yaegi interprets the plugin, and there a single ReplaceAllString costs less than the
 // few statements it replaces. Anything a lane does not match takes the other paths (MapPull and
 // MapTokenPull, then MapRequest and MapTokenRequest); the full mapping maps whatever a lane
-// matches to the same target (TestTiersAgree and FuzzTiers check it at the plugin boundary).
+// matches to the same request target (TestTiersAgree and FuzzTiers check it at the plugin boundary).
 type Lanes struct {
 	// Pull matches a manifest or blob request of a name of two or more components in the default
 	// project: no query, or only the ?ns= of a registry that the default project serves.
@@ -34,8 +34,8 @@ type Lanes struct {
 	Host *regexp.Regexp
 	// ErrorNames is ErrorBody for an error document of a Pull request.
 	ErrorNames *strings.Replacer
-	// MaxPull and MaxToken bound what a lane forwards: a mapped target no longer than that holds a
-	// name within MaxNameLength. A longer one takes the full mapping, which measures the name.
+	// MaxPull and MaxToken bound what a lane forwards: a mapped request target no longer than that holds a
+	// name within maxNameLength. A longer one takes the full mapping, which measures the name.
 	MaxPull, MaxToken int
 }
 
@@ -62,7 +62,7 @@ func NewLanes(p *Projects, mirrorPath, tokenPath string) *Lanes {
 		Host:          hostRE,
 		ErrorNames:    t.errorNames,
 		MaxPull:       maxPullPath,
-		MaxToken:      len(tokenPath) + len("?") + MaxNameLength,
+		MaxToken:      len(tokenPath) + len("?") + maxNameLength,
 	}
 }
 
@@ -71,7 +71,7 @@ func NewLanes(p *Projects, mirrorPath, tokenPath string) *Lanes {
 func sameProjectNS(p *Projects) []string {
 	var names []string
 	for ns, t := range p.byNS {
-		if t.Project == p.Default.Project && url.QueryEscape(ns) == ns {
+		if t.Name == p.Default.Name && url.QueryEscape(ns) == ns {
 			names = append(names, literal(ns))
 		}
 	}

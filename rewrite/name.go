@@ -5,19 +5,19 @@ import (
 	"strings"
 )
 
-// MaxNameLength is Harbor's cap on a full repository name, project included.
-const MaxNameLength = 255
+// maxNameLength is Harbor's cap on a full repository name, project included.
+const maxNameLength = 255
 
 // ValidProject reports whether p obeys Harbor's project-name rules.
-func ValidProject(p string) bool { return len(p) <= MaxNameLength && projectRE.MatchString(p) }
+func ValidProject(p string) bool { return len(p) <= maxNameLength && projectRE.MatchString(p) }
 
-// ValidName reports whether name is a repository name in the OCI grammar.
-func ValidName(name string) bool { return len(name) <= MaxNameLength && nameRE.MatchString(name) }
+// validName reports whether name is a repository name in the OCI grammar.
+func validName(name string) bool { return len(name) <= maxNameLength && nameRE.MatchString(name) }
 
-// Target is a Harbor project that requests map into. NewTarget precomputes the strings the
+// Project is a Harbor project that requests map into. newProject precomputes the strings the
 // per-request path needs, so that Yaegi interprets as little as possible there.
-type Target struct {
-	Project string
+type Project struct {
+	Name string
 	// Library puts a one-component name under "library/", as Docker Hub content is named.
 	Library bool
 	// NS is the upstream registry the client named with containerd's ?ns=, "" if none. It travels
@@ -36,9 +36,9 @@ type Target struct {
 	errorNames *strings.Replacer
 }
 
-// NewTarget describes a project that requests map into.
-func NewTarget(project string, library bool, ns string) *Target {
-	t := &Target{Project: project, Library: library, NS: ns, prefix: project + "/"}
+// newProject describes a project that requests map into.
+func newProject(project string, library bool, ns string) *Project {
+	t := &Project{Name: project, Library: library, NS: ns, prefix: project + "/"}
 	t.singlePrefix = t.prefix
 	if library {
 		t.singlePrefix += "library/"
@@ -54,28 +54,28 @@ func NewTarget(project string, library bool, ns string) *Target {
 	return t
 }
 
-// MapName turns a client's repository name into the Harbor name inside t's project.
-func MapName(t *Target, name string) (string, *Error) {
-	if !ValidName(name) {
+// mapName turns a client's repository name into the Harbor name inside t's project.
+func mapName(t *Project, name string) (string, *Error) {
+	if !validName(name) {
 		return "", nameInvalid("repository name must match the OCI grammar: " + quoteDetail(name))
 	}
 	return mapValidName(t, name)
 }
 
-// mapValidName is MapName for a name already checked against the grammar.
-func mapValidName(t *Target, name string) (string, *Error) {
+// mapValidName is mapName for a name already checked against the grammar.
+func mapValidName(t *Project, name string) (string, *Error) {
 	full := t.prefix + name
 	if strings.IndexByte(name, '/') < 0 {
 		full = t.singlePrefix + name
 	}
-	if len(full) > MaxNameLength {
+	if len(full) > maxNameLength {
 		return "", nameInvalid("repository name longer than 255 characters with its project")
 	}
 	return full, nil
 }
 
-// UnmapName strips t's project from a Harbor name; ok is false for a name outside the project.
-func UnmapName(t *Target, full string) (name string, ok bool) {
+// unmapName strips t's project from a Harbor name; ok is false for a name outside the project.
+func unmapName(t *Project, full string) (name string, ok bool) {
 	if len(full) > len(t.prefix) && strings.HasPrefix(full, t.prefix) {
 		return full[len(t.prefix):], true
 	}

@@ -3,10 +3,10 @@ package rewrite
 import "testing"
 
 func TestTargetMap(t *testing.T) {
-	hub := NewTarget("hub", true, "")
-	team := NewTarget("team", false, "")
+	hub := newProject("hub", true, "")
+	team := newProject("team", false, "")
 	tests := []struct {
-		target   *Target
+		target   *Project
 		name     string
 		want     string
 		wantCode string
@@ -32,7 +32,7 @@ func TestTargetMap(t *testing.T) {
 		{team, repeat("a", 250), "team/" + repeat("a", 250), ""},
 	}
 	for _, tt := range tests {
-		got, err := MapName(tt.target, tt.name)
+		got, err := mapName(tt.target, tt.name)
 		if tt.wantCode != "" {
 			if err == nil || err.Code != tt.wantCode || err.Status != 400 {
 				t.Errorf("%+v.Map(%q) = %q, %v; want %s", tt.target, tt.name, got, err, tt.wantCode)
@@ -42,14 +42,14 @@ func TestTargetMap(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("%+v.Map(%q) = %q, %v; want %q", tt.target, tt.name, got, err, tt.want)
 		}
-		if back, ok := UnmapName(tt.target, got); !ok || (back != tt.name && back != "library/"+tt.name) {
+		if back, ok := unmapName(tt.target, got); !ok || (back != tt.name && back != "library/"+tt.name) {
 			t.Errorf("Unmap(%q) = %q, %v; want the client's name back", got, back, ok)
 		}
 	}
 }
 
 func TestTargetUnmap(t *testing.T) {
-	hub := NewTarget("hub", false, "")
+	hub := newProject("hub", false, "")
 	tests := []struct {
 		full, want string
 		ok         bool
@@ -62,49 +62,49 @@ func TestTargetUnmap(t *testing.T) {
 		{"other/hub/x", "other/hub/x", false},
 	}
 	for _, tt := range tests {
-		if got, ok := UnmapName(hub, tt.full); got != tt.want || ok != tt.ok {
+		if got, ok := unmapName(hub, tt.full); got != tt.want || ok != tt.ok {
 			t.Errorf("Unmap(%q) = %q, %v; want %q, %v", tt.full, got, ok, tt.want, tt.ok)
 		}
 	}
 }
 
-func TestTargetFor(t *testing.T) {
+func TestProjectFor(t *testing.T) {
 	p := NewProjects("hub", map[string]string{"ghcr.io": "ghcr", "quay.io": "quay"}, true)
 	tests := []struct {
 		ns       string
-		want     Target // exported fields
+		want     Project // exported fields
 		wantCode string
 	}{
-		{"", Target{Project: "hub", Library: true}, ""},
-		{"docker.io", Target{Project: "hub", Library: true, NS: "docker.io"}, ""},
-		{"ghcr.io", Target{Project: "ghcr", NS: "ghcr.io"}, ""},
-		{"quay.io", Target{Project: "quay", NS: "quay.io"}, ""},
-		{"gcr.io", Target{}, "NAME_UNKNOWN"},
+		{"", Project{Name: "hub", Library: true}, ""},
+		{"docker.io", Project{Name: "hub", Library: true, NS: "docker.io"}, ""},
+		{"ghcr.io", Project{Name: "ghcr", NS: "ghcr.io"}, ""},
+		{"quay.io", Project{Name: "quay", NS: "quay.io"}, ""},
+		{"gcr.io", Project{}, "NAME_UNKNOWN"},
 	}
 	for _, tt := range tests {
-		got, err := TargetFor(p, tt.ns)
+		got, err := projectFor(p, tt.ns)
 		if tt.wantCode != "" {
 			if err == nil || err.Code != tt.wantCode || err.Status != 404 {
-				t.Errorf("TargetFor(%q) = %+v, %v; want %s", tt.ns, got, err, tt.wantCode)
+				t.Errorf("projectFor(%q) = %+v, %v; want %s", tt.ns, got, err, tt.wantCode)
 			}
 			continue
 		}
-		if err != nil || got.Project != tt.want.Project || got.Library != tt.want.Library || got.NS != tt.want.NS {
-			t.Errorf("TargetFor(%q) = %+v, %v; want %+v", tt.ns, got, err, tt.want)
+		if err != nil || got.Name != tt.want.Name || got.Library != tt.want.Library || got.NS != tt.want.NS {
+			t.Errorf("projectFor(%q) = %+v, %v; want %+v", tt.ns, got, err, tt.want)
 		}
 	}
 
 	// docker.io listed explicitly wins over the default, and keeps the library prefix.
 	listed := NewProjects("team", map[string]string{"docker.io": "hub"}, true)
-	if got, _ := TargetFor(listed, "docker.io"); got.Project != "hub" || !got.Library {
+	if got, _ := projectFor(listed, "docker.io"); got.Name != "hub" || !got.Library {
 		t.Errorf("listed docker.io: %+v", got)
 	}
 	// Registries only: requests without ns have nowhere to go.
 	nsOnly := NewProjects("", map[string]string{"ghcr.io": "ghcr"}, false)
-	if _, err := TargetFor(nsOnly, ""); err == nil || err.Code != "NAME_UNKNOWN" {
+	if _, err := projectFor(nsOnly, ""); err == nil || err.Code != "NAME_UNKNOWN" {
 		t.Errorf("no default project: %v", err)
 	}
-	if _, err := TargetFor(nsOnly, "docker.io"); err == nil {
+	if _, err := projectFor(nsOnly, "docker.io"); err == nil {
 		t.Errorf("docker.io without a default or a listing must be unknown")
 	}
 }

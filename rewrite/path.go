@@ -100,7 +100,7 @@ func parsePath(r *Route, p string) *Error {
 	default:
 		return notFound("unknown registry API path")
 	}
-	if len(r.Name) > MaxNameLength || !nameRE.MatchString(r.Name) { // ValidName, inlined for Yaegi
+	if len(r.Name) > maxNameLength || !nameRE.MatchString(r.Name) { // validName, inlined for Yaegi
 		return nameInvalid("repository name must match the OCI grammar: " + quoteDetail(r.Name))
 	}
 	return nil
@@ -120,10 +120,10 @@ func digestInvalid(arg string) *Error {
 	return &Error{400, "DIGEST_INVALID", "provided digest did not match uploaded content", "not a digest: " + quoteDetail(arg)}
 }
 
-// UnsafeEscapes reports whether an escaped path hides a "/" or "." (or a second round of
+// unsafeEscapes reports whether an escaped path hides a "/" or "." (or a second round of
 // escaping, or a backslash) that a later decoder could read as another repository than the one
 // checked, or ends in a truncated escape. One compiled regexp match: an interpreted loop over the
 // escapes cost Yaegi milliseconds for a path of a few thousand.
-func UnsafeEscapes(escapedPath string) bool {
+func unsafeEscapes(escapedPath string) bool {
 	return strings.IndexByte(escapedPath, '%') >= 0 && unsafeEscapeRE.MatchString(escapedPath)
 }

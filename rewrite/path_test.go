@@ -83,8 +83,8 @@ func TestUnsafeEscapes(t *testing.T) {
 		"/v2/library/hello/manifests/v1%2D": false,
 	}
 	for p, want := range tests {
-		if got := UnsafeEscapes(p); got != want {
-			t.Errorf("UnsafeEscapes(%q) = %v, want %v", p, got, want)
+		if got := unsafeEscapes(p); got != want {
+			t.Errorf("unsafeEscapes(%q) = %v, want %v", p, got, want)
 		}
 	}
 }

@@ -1,13 +1,13 @@
 package rewrite
 
-// DockerHub is the ns containerd sends for Docker Hub content.
-const DockerHub = "docker.io"
+// dockerHub is the ns containerd sends for Docker Hub content.
+const dockerHub = "docker.io"
 
 // Projects routes a request to a Harbor project by the upstream registry the client names.
 type Projects struct {
 	// Default serves requests that name no registry; nil when every request must name one.
-	Default *Target
-	byNS    map[string]*Target
+	Default *Project
+	byNS    map[string]*Project
 }
 
 // NewProjects builds the routing table once, at configuration time.
@@ -17,19 +17,19 @@ type Projects struct {
 // other unlisted registry is unknown, so containerd moves on to its next host instead of getting,
 // say, a Docker Hub image under a ghcr.io name.
 func NewProjects(defaultProject string, byRegistry map[string]string, libraryPrefix bool) *Projects {
-	p := &Projects{byNS: map[string]*Target{}}
+	p := &Projects{byNS: map[string]*Project{}}
 	if defaultProject != "" {
-		p.Default = NewTarget(defaultProject, libraryPrefix, "")
-		p.byNS[DockerHub] = NewTarget(defaultProject, libraryPrefix, DockerHub)
+		p.Default = newProject(defaultProject, libraryPrefix, "")
+		p.byNS[dockerHub] = newProject(defaultProject, libraryPrefix, dockerHub)
 	}
 	for ns, project := range byRegistry {
-		p.byNS[ns] = NewTarget(project, libraryPrefix && ns == DockerHub, ns)
+		p.byNS[ns] = newProject(project, libraryPrefix && ns == dockerHub, ns)
 	}
 	return p
 }
 
-// TargetFor picks the project for a request whose ?ns= is ns ("" when absent).
-func TargetFor(p *Projects, ns string) (*Target, *Error) {
+// projectFor picks the project for a request whose ?ns= is ns ("" when absent).
+func projectFor(p *Projects, ns string) (*Project, *Error) {
 	if ns == "" {
 		if p.Default == nil {
 			return nil, nameUnknown("this mirror serves only requests that name their registry with ?ns=")

@@ -3,8 +3,8 @@ package rewrite
 import "strings"
 
 // maxPullPath is the longest mapped path MapPull returns: one whose name is certainly within
-// MaxNameLength. Longer ones go to MapRequest, which measures the name itself.
-const maxPullPath = len("/v2/") + MaxNameLength
+// maxNameLength. Longer ones go to MapRequest, which measures the name itself.
+const maxPullPath = len("/v2/") + maxNameLength
 
 // MapPull is the fast path for the requests of a pull: a manifest or blob with no query but
 // containerd's lone ns=. It returns the path to send to Harbor, or "" for any other request,
@@ -16,7 +16,7 @@ const maxPullPath = len("/v2/") + MaxNameLength
 func MapPull(p *Projects, path, rawPath, rawQuery string) string {
 	t := p.Default
 	if rawQuery != "" {
-		t = pullTarget(p, rawQuery)
+		t = pullProject(p, rawQuery)
 	}
 	if t == nil || rawPath != "" {
 		return ""
@@ -40,7 +40,7 @@ func MapPull(p *Projects, path, rawPath, rawQuery string) string {
 func FillPull(p *Projects, x *Exchange, path, rawQuery string) {
 	t := p.Default
 	if rawQuery != "" {
-		t = pullTarget(p, rawQuery)
+		t = pullProject(p, rawQuery)
 	}
 	single := false
 	m := pullRE.FindStringSubmatchIndex(path)
@@ -62,15 +62,15 @@ func FillPull(p *Projects, x *Exchange, path, rawQuery string) {
 	}
 	x.Route.Name = path[m[2]:m[3]]
 	x.Route.Endpoint = path[m[4]:]
-	x.Target = t
+	x.Project = t
 	x.MappedName = prefix + x.Route.Name
 	x.Path = "/v2/" + x.MappedName + x.Route.Endpoint
 	x.RequestURI = x.Path
 	x.RawQuery = ""
 }
 
-// pullTarget is the project of a pull whose query is containerd's lone ns=<registry>.
-func pullTarget(p *Projects, rawQuery string) *Target {
+// pullProject is the project of a pull whose query is containerd's lone ns=<registry>.
+func pullProject(p *Projects, rawQuery string) *Project {
 	if strings.HasPrefix(rawQuery, "ns=") && !strings.ContainsAny(rawQuery, "&"+nsEscapes) {
 		return p.byNS[rawQuery[len("ns="):]]
 	}
@@ -85,7 +85,7 @@ func MapTokenPull(p *Projects, rawQuery string) string {
 	t := p.Default
 	query := rawQuery
 	if strings.HasPrefix(query, "ns=") {
-		t, query = tokenTarget(p, query)
+		t, query = tokenProject(p, query)
 	}
 	if t == nil {
 		return ""
@@ -95,15 +95,15 @@ func MapTokenPull(p *Projects, rawQuery string) string {
 	if len(mapped) == len(query) {
 		mapped = singleTokenRE.ReplaceAllString(query, t.singleTokenTemplate)
 	}
-	// A query no longer than a name may be keeps the mapped name within MaxNameLength.
-	if len(mapped) == len(query) || len(mapped) > MaxNameLength {
+	// A query no longer than a name may be keeps the mapped name within maxNameLength.
+	if len(mapped) == len(query) || len(mapped) > maxNameLength {
 		return ""
 	}
 	return mapped
 }
 
-// tokenTarget cuts a leading ns=<registry>& from a token query and returns its project.
-func tokenTarget(p *Projects, rawQuery string) (*Target, string) {
+// tokenProject cuts a leading ns=<registry>& from a token query and returns its project.
+func tokenProject(p *Projects, rawQuery string) (*Project, string) {
 	pair, rest, _ := strings.Cut(rawQuery, "&")
 	if strings.ContainsAny(pair, nsEscapes) {
 		return nil, ""

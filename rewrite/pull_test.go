@@ -47,9 +47,9 @@ func TestMapPull(t *testing.T) {
 		}
 	}
 	// A name at the limit: MapPull leaves it to MapRequest, which measures it.
-	long := "/v2/a/" + strings.Repeat("b", MaxNameLength-len("hub/a/")) + "/manifests/latest"
+	long := "/v2/a/" + strings.Repeat("b", maxNameLength-len("hub/a/")) + "/manifests/latest"
 	if got := MapPull(projects, long, "", ""); got != "" {
-		t.Errorf("MapPull mapped a name of %d characters", MaxNameLength)
+		t.Errorf("MapPull mapped a name of %d characters", maxNameLength)
 	}
 }
 

@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// CutParam removes every key=value pair named key from a raw query and returns the first value,
+// cutParam removes every key=value pair named key from a raw query and returns the first value,
 // decoded. The other pairs keep their bytes and order.
-func CutParam(rawQuery, key string) (value, rest string, found bool) {
+func cutParam(rawQuery, key string) (value, rest string, found bool) {
 	if !mayHoldParam(rawQuery, key) {
 		return "", rawQuery, false
 	}
@@ -30,10 +30,10 @@ func CutParam(rawQuery, key string) (value, rest string, found bool) {
 	return value, strings.Join(kept, "&"), found
 }
 
-// MapQuery maps the parameters of a registry request that name a repository: from= on a blob
+// mapQuery maps the parameters of a registry request that name a repository: from= on a blob
 // mount. The other pairs keep their bytes and order. (A catalog request forwards no query at all:
 // see CatalogPage.)
-func MapQuery(rawQuery string, t *Target, kind Kind) (string, *Error) {
+func mapQuery(rawQuery string, t *Project, kind Kind) (string, *Error) {
 	if kind == KindUpload {
 		return mapParam(rawQuery, "from", t)
 	}
@@ -41,7 +41,7 @@ func MapQuery(rawQuery string, t *Target, kind Kind) (string, *Error) {
 }
 
 // mapParam rewrites the decoded value of every key=value pair named key.
-func mapParam(rawQuery, key string, t *Target) (string, *Error) {
+func mapParam(rawQuery, key string, t *Project) (string, *Error) {
 	if !mayHoldParam(rawQuery, key) {
 		return rawQuery, nil
 	}
@@ -63,7 +63,7 @@ func mapParam(rawQuery, key string, t *Target) (string, *Error) {
 // mapPairValue decodes the value of a scope or from pair, maps it, and writes the pair back
 // in canonical form. A switch on the key rather than a mapping function passed in: under Yaegi
 // v0.16.1 an interpreted function used as a value races on its first concurrent calls.
-func mapPairValue(t *Target, key, rawValue string) (string, *Error) {
+func mapPairValue(t *Project, key, rawValue string) (string, *Error) {
 	decoded, err := url.QueryUnescape(rawValue)
 	if err != nil {
 		return "", BadRequest("malformed " + key + " parameter")
@@ -72,9 +72,9 @@ func mapPairValue(t *Target, key, rawValue string) (string, *Error) {
 	var mapErr *Error
 	switch {
 	case key == "scope":
-		mapped, mapErr = MapScopes(t, decoded)
+		mapped, mapErr = mapScopes(t, decoded)
 	default:
-		mapped, mapErr = MapName(t, decoded)
+		mapped, mapErr = mapName(t, decoded)
 	}
 	if mapErr != nil {
 		return "", mapErr
@@ -83,20 +83,20 @@ func mapPairValue(t *Target, key, rawValue string) (string, *Error) {
 }
 
 // mapScopePair maps one scope=... pair of a token request.
-func mapScopePair(t *Target, pair string) (string, *Error) {
+func mapScopePair(t *Project, pair string) (string, *Error) {
 	_, value := splitPair(pair)
 	return mapPairValue(t, "scope", value)
 }
 
-// MapTokenQuery maps every scope of a token request's query (GET) or form body (OAuth2 POST).
-func MapTokenQuery(rawQuery string, t *Target) (string, *Error) {
+// mapTokenQuery maps every scope of a token request's query (GET) or form body (OAuth2 POST).
+func mapTokenQuery(rawQuery string, t *Project) (string, *Error) {
 	return mapParam(rawQuery, "scope", t)
 }
 
-// CheckQuery refuses a query with a literal ";": Traefik's proxy turns ";" into "&" after the
+// checkQuery refuses a query with a literal ";": Traefik's proxy turns ";" into "&" after the
 // plugin has run, which would let a pair the plugin never saw reach Harbor. It also refuses more
 // than MaxQueryParams pairs, counted by one compiled call before any loop over them.
-func CheckQuery(rawQuery string) *Error {
+func checkQuery(rawQuery string) *Error {
 	if strings.IndexByte(rawQuery, ';') >= 0 {
 		return BadRequest("\";\" is not a query separator here; escape it as %3B")
 	}
@@ -108,7 +108,7 @@ func CheckQuery(rawQuery string) *Error {
 
 // checkScopeCount refuses a token form that asks for more than MaxScopes scopes, over
 // all its scope parameters, before any of them is decoded and mapped. A scope parameter holds one
-// scope more than it has spaces ("+", "%20" or, in a form, " "). Its loop is bounded by CheckQuery.
+// scope more than it has spaces ("+", "%20" or, in a form, " "). Its loop is bounded by checkQuery.
 func checkScopeCount(rawQuery string) *Error {
 	if !mayHoldParam(rawQuery, "scope") {
 		return nil

@@ -16,15 +16,15 @@ func TestCutParam(t *testing.T) {
 		{"_state=a%2Fb%3D&digest=sha256%3Aab", "ns", "", "_state=a%2Fb%3D&digest=sha256%3Aab", false},
 	}
 	for _, tt := range tests {
-		value, rest, found := CutParam(tt.raw, tt.key)
+		value, rest, found := cutParam(tt.raw, tt.key)
 		if value != tt.value || rest != tt.rest || found != tt.found {
-			t.Errorf("CutParam(%q, %q) = %q, %q, %v; want %q, %q, %v", tt.raw, tt.key, value, rest, found, tt.value, tt.rest, tt.found)
+			t.Errorf("cutParam(%q, %q) = %q, %q, %v; want %q, %q, %v", tt.raw, tt.key, value, rest, found, tt.value, tt.rest, tt.found)
 		}
 	}
 }
 
 func TestMapQuery(t *testing.T) {
-	hub := NewTarget("hub", true, "")
+	hub := newProject("hub", true, "")
 	tests := []struct {
 		raw      string
 		kind     Kind
@@ -43,33 +43,33 @@ func TestMapQuery(t *testing.T) {
 		{"n=2&last=library%2Fnginx", KindCatalog, "n=2&last=library%2Fnginx", ""}, // see CatalogPage
 	}
 	for _, tt := range tests {
-		got, err := MapQuery(tt.raw, hub, tt.kind)
+		got, err := mapQuery(tt.raw, hub, tt.kind)
 		if tt.wantCode != "" {
 			if err == nil || err.Code != tt.wantCode {
-				t.Errorf("MapQuery(%q) = %q, %v; want %s", tt.raw, got, err, tt.wantCode)
+				t.Errorf("mapQuery(%q) = %q, %v; want %s", tt.raw, got, err, tt.wantCode)
 			}
 			continue
 		}
 		if err != nil || got != tt.want {
-			t.Errorf("MapQuery(%q) = %q, %v; want %q", tt.raw, got, err, tt.want)
+			t.Errorf("mapQuery(%q) = %q, %v; want %q", tt.raw, got, err, tt.want)
 		}
 	}
 }
 
 func TestCheckQuery(t *testing.T) {
-	if CheckQuery("a=b&scope=x%3B") != nil {
+	if checkQuery("a=b&scope=x%3B") != nil {
 		t.Error("an escaped semicolon is fine")
 	}
-	if err := CheckQuery("a=b;scope=repository:other/x:pull"); err == nil || err.Status != 400 {
+	if err := checkQuery("a=b;scope=repository:other/x:pull"); err == nil || err.Status != 400 {
 		t.Errorf("a literal semicolon must be refused, got %v", err)
 	}
 }
 
 func TestMapTokenQuery(t *testing.T) {
-	hub := NewTarget("hub", true, "")
-	ghcr := NewTarget("ghcr", false, "ghcr.io")
+	hub := newProject("hub", true, "")
+	ghcr := newProject("ghcr", false, "ghcr.io")
 	tests := []struct {
-		target   *Target
+		target   *Project
 		raw      string
 		want     string
 		wantCode string
@@ -99,21 +99,21 @@ func TestMapTokenQuery(t *testing.T) {
 		{hub, "scope=repository%3Ax%0D%0AX-Evil%3A1%3Apull", "", "NAME_INVALID"},
 	}
 	for _, tt := range tests {
-		got, err := MapTokenQuery(tt.raw, tt.target)
+		got, err := mapTokenQuery(tt.raw, tt.target)
 		if tt.wantCode != "" {
 			if err == nil || err.Code != tt.wantCode || err.Status != 400 {
-				t.Errorf("MapTokenQuery(%q) = %q, %v; want %s", tt.raw, got, err, tt.wantCode)
+				t.Errorf("mapTokenQuery(%q) = %q, %v; want %s", tt.raw, got, err, tt.wantCode)
 			}
 			continue
 		}
 		if err != nil || got != tt.want {
-			t.Errorf("MapTokenQuery(%q)\n got %q, %v\nwant %q", tt.raw, got, err, tt.want)
+			t.Errorf("mapTokenQuery(%q)\n got %q, %v\nwant %q", tt.raw, got, err, tt.want)
 		}
 	}
 }
 
 func TestUnmapScope(t *testing.T) {
-	hub := NewTarget("hub", true, "")
+	hub := newProject("hub", true, "")
 	tests := []struct {
 		scope, client, mapped, want string
 	}{
@@ -126,8 +126,8 @@ func TestUnmapScope(t *testing.T) {
 		{"garbage", "", "", "garbage"},
 	}
 	for _, tt := range tests {
-		if got := UnmapScope(hub, tt.scope, tt.client, tt.mapped); got != tt.want {
-			t.Errorf("UnmapScope(%q) = %q, want %q", tt.scope, got, tt.want)
+		if got := unmapScope(hub, tt.scope, tt.client, tt.mapped); got != tt.want {
+			t.Errorf("unmapScope(%q) = %q, want %q", tt.scope, got, tt.want)
 		}
 	}
 }

@@ -9,8 +9,8 @@ import (
 // response needs to know. The plugin fills one per request and passes it by pointer.
 type Exchange struct {
 	Route Route
-	// Target is the project the request maps into; nil in origin-fix-only mode.
-	Target *Target
+	// Project is the project the request maps into; nil in origin-fix-only mode.
+	Project *Project
 	// Path and RawQuery are the request as forwarded to Harbor (Path decoded, sent with no RawPath).
 	Path, RawQuery string
 	// RequestURI is Path and RawQuery as one request target. Built by concatenation: a mapped path
@@ -32,9 +32,9 @@ type Exchange struct {
 // rawQuery as sent.
 func MapRequest(p *Projects, x *Exchange, path, rawPath, rawQuery string) *Error {
 	if len(path)+len(rawPath)+len(rawQuery) > MaxRequestTarget {
-		return TargetTooLong() // before UnsafeEscapes and the query's pairs, which loop
+		return TargetTooLong() // before unsafeEscapes and the query's pairs, which loop
 	}
-	if rawPath != "" && UnsafeEscapes(rawPath) {
+	if rawPath != "" && unsafeEscapes(rawPath) {
 		return BadRequest("escaped '/', '.', '\\' or '%' in a registry path")
 	}
 	if err := parsePath(&x.Route, path); err != nil {
@@ -42,25 +42,25 @@ func MapRequest(p *Projects, x *Exchange, path, rawPath, rawQuery string) *Error
 	}
 	t := p.Default
 	if rawQuery != "" {
-		if err := CheckQuery(rawQuery); err != nil {
+		if err := checkQuery(rawQuery); err != nil {
 			return err
 		}
 		var ns string
 		var err *Error
-		if ns, rawQuery, _ = CutParam(rawQuery, "ns"); ns != "" {
-			if t, err = TargetFor(p, ns); err != nil {
+		if ns, rawQuery, _ = cutParam(rawQuery, "ns"); ns != "" {
+			if t, err = projectFor(p, ns); err != nil {
 				return err
 			}
 		}
 	}
 	if t == nil {
-		_, err := TargetFor(p, "")
+		_, err := projectFor(p, "")
 		return err
 	}
 	switch x.Route.Kind {
 	case KindUpload:
 		var err *Error
-		if rawQuery, err = MapQuery(rawQuery, t, x.Route.Kind); err != nil {
+		if rawQuery, err = mapQuery(rawQuery, t, x.Route.Kind); err != nil {
 			return err
 		}
 	case KindCatalog:
@@ -68,13 +68,13 @@ func MapRequest(p *Projects, x *Exchange, path, rawPath, rawQuery string) *Error
 		// (CatalogPage, from the client's query).
 		rawQuery = ""
 	}
-	x.Target, x.Path, x.RawQuery = t, path, rawQuery
+	x.Project, x.Path, x.RawQuery = t, path, rawQuery
 	if x.Route.Name != "" {
 		full := t.prefix + x.Route.Name
 		if strings.IndexByte(x.Route.Name, '/') < 0 {
 			full = t.singlePrefix + x.Route.Name
 		}
-		if len(full) > MaxNameLength {
+		if len(full) > maxNameLength {
 			return nameInvalid("repository name longer than 255 characters with its project")
 		}
 		x.MappedName, x.Path = full, "/v2/"+full+x.Route.Endpoint
@@ -88,11 +88,11 @@ func MapRequest(p *Projects, x *Exchange, path, rawPath, rawQuery string) *Error
 
 // MapTokenRequest maps a token request's query: the ns marker the mirror put into the realm picks
 // the project, and every repository scope is mapped into it.
-func MapTokenRequest(p *Projects, rawQuery string) (string, *Target, *Error) {
+func MapTokenRequest(p *Projects, rawQuery string) (string, *Project, *Error) {
 	if len(rawQuery) > MaxRequestTarget {
 		return "", nil, TargetTooLong()
 	}
-	if err := CheckQuery(rawQuery); err != nil {
+	if err := checkQuery(rawQuery); err != nil {
 		return "", nil, err
 	}
 	pairs := strings.Split(rawQuery, "&")
@@ -116,7 +116,7 @@ func MapTokenRequest(p *Projects, rawQuery string) (string, *Target, *Error) {
 	if count > MaxScopes {
 		return "", nil, tooManyScopes()
 	}
-	t, err := TargetFor(p, ns)
+	t, err := projectFor(p, ns)
 	if err != nil {
 		return "", nil, err
 	}
@@ -129,12 +129,12 @@ func MapTokenRequest(p *Projects, rawQuery string) (string, *Target, *Error) {
 }
 
 // MapTokenForm maps the scopes of an OAuth2 token request body (application/x-www-form-urlencoded).
-func MapTokenForm(form string, t *Target) (string, *Error) {
-	if err := CheckQuery(form); err != nil {
+func MapTokenForm(form string, t *Project) (string, *Error) {
+	if err := checkQuery(form); err != nil {
 		return "", err
 	}
 	if err := checkScopeCount(form); err != nil {
 		return "", err
 	}
-	return MapTokenQuery(form, t)
+	return mapTokenQuery(form, t)
 }

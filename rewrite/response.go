@@ -6,25 +6,25 @@ import (
 	"strings"
 )
 
-// Realm is the token endpoint handed to clients. In mirror mode it is always the mirror's own,
+// realm is the token endpoint handed to clients. In mirror mode it is always the mirror's own,
 // carrying the request's ns so the token request maps into the same project. In
 // origin-fix-only mode a realm on this host (or a relative one) keeps its path and gets the public
 // origin; a realm on another host is left as it is.
-func Realm(x *Exchange, harborRealm string) string {
-	if x.Target == nil {
+func realm(x *Exchange, harborRealm string) string {
+	if x.Project == nil {
 		// Only a realm on this host moves: a token service on another host is not ours to change.
 		if origin, rest, ok := splitOrigin(harborRealm); ok && (origin == "" || isLocal(x, hostOf(origin))) {
 			return x.Origin + rest
 		}
 		return harborRealm
 	}
-	return x.Origin + x.RealmPath + x.Target.realmQuery
+	return x.Origin + x.RealmPath + x.Project.realmQuery
 }
 
-// RewriteURL rewrites a Location or Link target. URLs on other hosts (object-storage redirects)
+// URL rewrites a Location or Link target. URLs on other hosts (object-storage redirects)
 // and forms it does not recognise are returned unchanged. The second result is false when the
 // URL must be dropped: a catalog page link that continues past the project.
-func RewriteURL(x *Exchange, raw string) (string, bool) {
+func URL(x *Exchange, raw string) (string, bool) {
 	origin, rest, ok := splitOrigin(raw)
 	if !ok || (origin != "" && !isLocal(x, hostOf(origin))) {
 		return raw, true
@@ -33,7 +33,7 @@ func RewriteURL(x *Exchange, raw string) (string, bool) {
 	if i := strings.IndexAny(rest, "?#"); i >= 0 {
 		path, suffix = rest[:i], rest[i:]
 	}
-	if x.Target != nil {
+	if x.Project != nil {
 		path, suffix, ok = unmapPath(x, path, suffix)
 		if !ok {
 			return "", false
@@ -45,8 +45,8 @@ func RewriteURL(x *Exchange, raw string) (string, bool) {
 	return x.Origin + path + suffix, true
 }
 
-// RewriteLink rewrites every <URL> in a Link header value, dropping links that must not be followed.
-func RewriteLink(x *Exchange, value string) string {
+// Link rewrites every <URL> in a Link header value, dropping links that must not be followed.
+func Link(x *Exchange, value string) string {
 	if strings.IndexByte(value, '<') < 0 {
 		return value
 	}
@@ -58,7 +58,7 @@ func RewriteLink(x *Exchange, value string) string {
 			links = append(links, link)
 			continue
 		}
-		target, keep := RewriteURL(x, link[open+1:end])
+		target, keep := URL(x, link[open+1:end])
 		if keep {
 			links = append(links, link[:open+1]+target+link[end:])
 		}
@@ -89,11 +89,11 @@ func splitLinks(value string) []string {
 // unmapPath strips the project from a registry path and puts the mirror path back in front.
 func unmapPath(x *Exchange, path, suffix string) (string, string, bool) {
 	switch {
-	case strings.HasPrefix(path, "/v2/") && strings.HasPrefix(path[len("/v2/"):], x.Target.prefix):
-		path = "/v2/" + path[len("/v2/")+len(x.Target.prefix):]
+	case strings.HasPrefix(path, "/v2/") && strings.HasPrefix(path[len("/v2/"):], x.Project.prefix):
+		path = "/v2/" + path[len("/v2/")+len(x.Project.prefix):]
 	case path == "/v2/_catalog":
 		var ok bool
-		suffix, ok = unmapCatalogLast(x.Target, suffix)
+		suffix, ok = unmapCatalogLast(x.Project, suffix)
 		if !ok {
 			return "", "", false
 		}
@@ -105,15 +105,15 @@ func unmapPath(x *Exchange, path, suffix string) (string, string, bool) {
 
 // unmapCatalogLast turns last=<project>/<name> back into the client's name. A last= outside the
 // project means Harbor's listing has moved past it, so the page link is dropped.
-func unmapCatalogLast(t *Target, suffix string) (string, bool) {
+func unmapCatalogLast(t *Project, suffix string) (string, bool) {
 	if !strings.HasPrefix(suffix, "?") {
 		return suffix, true
 	}
-	last, rest, found := CutParam(suffix[1:], "last")
+	last, rest, found := cutParam(suffix[1:], "last")
 	if !found {
 		return suffix, true
 	}
-	name, inProject := UnmapName(t, last)
+	name, inProject := unmapName(t, last)
 	if !inProject {
 		return "", false
 	}
@@ -168,13 +168,13 @@ func hostOf(origin string) string {
 // ErrorBody puts the client's names back into a registry error document: Harbor's messages and
 // the 401 detail name repositories with their project, the request's own and a mount's from=.
 // Every name of the project loses exactly one project prefix, where a JSON string or a word
-// starts with it: the one rule of Target.errorNames, which the pull lane applies too, so that
+// starts with it: the one rule of Project.errorNames, which the pull lane applies too, so that
 // "hub/hub/x" on project hub becomes "hub/x" on every path.
 func ErrorBody(body []byte, x *Exchange) []byte {
-	if x.Target == nil {
+	if x.Project == nil {
 		return body
 	}
-	return []byte(x.Target.errorNames.Replace(string(body)))
+	return []byte(x.Project.errorNames.Replace(string(body)))
 }
 
 // TagsBody puts the client's name into a tags/list document in place of Harbor's.

@@ -9,7 +9,7 @@ func mirror() *Exchange {
 		Origin:      "https://mirror.example.com",
 		RequestHost: "mirror.example.com",
 		RealmPath:   "/service/token",
-		Target:      NewTarget("hub", true, ""),
+		Project:     newProject("hub", true, ""),
 		Route:       Route{Kind: KindManifest, Name: "nginx", Endpoint: "/manifests/latest"},
 		MappedName:  "hub/library/nginx",
 	}
@@ -24,7 +24,7 @@ func underMirrorPath() *Exchange {
 
 func TestChallenge(t *testing.T) {
 	withNS := mirror()
-	withNS.Target = NewTarget("hub", true, "docker.io")
+	withNS.Project = newProject("hub", true, "docker.io")
 	underPath := underMirrorPath()
 	originOnly := &Exchange{Origin: "https://harbor.example.com", RequestHost: "harbor.example.com", RealmPath: "/service/token"}
 
@@ -54,8 +54,8 @@ func TestChallenge(t *testing.T) {
 			`Basic realm="harbor", Bearer realm="http://h/service/token", service="harbor-registry"`,
 			`Basic realm="harbor", Bearer realm="https://mirror.example.com/service/token", service="harbor-registry"`},
 		{"case-insensitive names, spaces around =", mirror(),
-			`bearer Realm = "http://h/service/token" , Scope="repository:hub/x:pull"`,
-			`bearer Realm = "https://mirror.example.com/service/token" , Scope="repository:x:pull"`},
+			`bearer realm = "http://h/service/token" , Scope="repository:hub/x:pull"`,
+			`bearer realm = "https://mirror.example.com/service/token" , Scope="repository:x:pull"`},
 		{"token realm value", mirror(),
 			`Bearer realm=harbor,service=harbor-registry`,
 			`Bearer realm="https://mirror.example.com/service/token",service=harbor-registry`},
@@ -120,7 +120,7 @@ func TestURL(t *testing.T) {
 		{"ftp untouched", mirror(), "ftp://mirror.example.com/v2/hub/x", "ftp://mirror.example.com/v2/hub/x"},
 	}
 	for _, tt := range tests {
-		if got, keep := RewriteURL(tt.x, tt.in); got != tt.want || !keep {
+		if got, keep := URL(tt.x, tt.in); got != tt.want || !keep {
 			t.Errorf("%s: URL(%q) = %q, %v; want %q", tt.name, tt.in, got, keep, tt.want)
 		}
 	}
@@ -152,7 +152,7 @@ func TestLink(t *testing.T) {
 		{"no link", mirror(), `rel="next"`, `rel="next"`},
 	}
 	for _, tt := range tests {
-		if got := RewriteLink(tt.x, tt.in); got != tt.want {
+		if got := Link(tt.x, tt.in); got != tt.want {
 			t.Errorf("%s:\n got %s\nwant %s", tt.name, got, tt.want)
 		}
 	}

@@ -2,14 +2,14 @@ package rewrite
 
 import "strings"
 
-// MapScopes maps each space-separated scope in one scope parameter.
-func MapScopes(t *Target, scopes string) (string, *Error) {
+// mapScopes maps each space-separated scope in one scope parameter.
+func mapScopes(t *Project, scopes string) (string, *Error) {
 	if strings.IndexByte(scopes, ' ') < 0 {
-		return MapScope(t, scopes)
+		return mapScope(t, scopes)
 	}
 	parts := strings.Split(scopes, " ")
 	for i, s := range parts {
-		mapped, err := MapScope(t, s)
+		mapped, err := mapScope(t, s)
 		if err != nil {
 			return "", err
 		}
@@ -18,11 +18,11 @@ func MapScopes(t *Target, scopes string) (string, *Error) {
 	return strings.Join(parts, " "), nil
 }
 
-// MapScope maps one scope, type[(class)]:name:actions. The name sits between the first and the
+// mapScope maps one scope, type[(class)]:name:actions. The name sits between the first and the
 // last colon, as Harbor's token service reads it. Repository scopes are mapped into the project;
 // registry scopes (registry:catalog:*) pass; any other type is refused rather than forwarded
 // unmapped, so no scope can reach another project.
-func MapScope(t *Target, scope string) (string, *Error) {
+func mapScope(t *Project, scope string) (string, *Error) {
 	if scope == "" {
 		return scope, nil
 	}
@@ -34,7 +34,7 @@ func MapScope(t *Target, scope string) (string, *Error) {
 	case typ == "registry":
 		return scope, nil
 	case isRepositoryType(typ):
-		mapped, err := MapName(t, name)
+		mapped, err := mapName(t, name)
 		if err != nil {
 			return "", err
 		}
@@ -43,10 +43,10 @@ func MapScope(t *Target, scope string) (string, *Error) {
 	return "", BadRequest("unsupported scope type: " + quoteDetail(typ))
 }
 
-// UnmapScope turns a scope in Harbor's names back into the client's: the request's own name when
+// unmapScope turns a scope in Harbor's names back into the client's: the request's own name when
 // it is the one mapped, otherwise the name with the project stripped. A scope it cannot place is
 // returned as it is.
-func UnmapScope(t *Target, scope, clientName, mappedName string) string {
+func unmapScope(t *Project, scope, clientName, mappedName string) string {
 	typ, name, actions, ok := splitScope(scope)
 	if !ok || !isRepositoryType(typ) {
 		return scope
@@ -54,7 +54,7 @@ func UnmapScope(t *Target, scope, clientName, mappedName string) string {
 	if name == mappedName && clientName != "" {
 		return typ + ":" + clientName + ":" + actions
 	}
-	if stripped, inProject := UnmapName(t, name); inProject {
+	if stripped, inProject := unmapName(t, name); inProject {
 		return typ + ":" + stripped + ":" + actions
 	}
 	return scope
