@@ -1,7 +1,3 @@
-// Package harbormirror is a Traefik middleware plugin that serves a Harbor project as the root of
-// a registry host: a Docker Hub proxy-cache project becomes usable as a Docker registry-mirrors
-// entry, a containerd or podman mirror, or a plain registry host. The rewriting rules live in the
-// rewrite package; this file only glues them to net/http.
 package harbormirror
 
 import (
@@ -19,9 +15,9 @@ import (
 
 // Mirror is the middleware. It holds no mutable state, so one instance serves concurrent requests.
 //
-// The per-request code below uses plain functions rather than methods, and does its string work
-// with few standard-library calls: Yaegi v0.16.1 interprets it, and there a method call costs
-// several times a function call, and every interpreted statement counts.
+// Yaegi (speed): the per-request code below uses plain functions rather than methods, and does its
+// string work with few standard-library calls: a method call costs several times a function call,
+// and every interpreted statement counts.
 type Mirror struct {
 	next     http.Handler
 	projects *rewrite.Projects
@@ -96,20 +92,22 @@ func newMirror(c *Config) (*Mirror, error) {
 	return m, nil
 }
 
-// maxLaneTarget is rewrite.MaxRequestTarget as a constant of this package: under Yaegi a
-// constant of another package costs a pull one allocation more.
+// maxLaneTarget is rewrite.MaxRequestTarget as a constant of this package.
+// Yaegi (speed): a constant of another package costs a pull one allocation more.
 const maxLaneTarget = rewrite.MaxRequestTarget
 
-// ServeHTTP tries the lanes first. The code below is shaped for Yaegi: every local and every
-// intermediate value of a function is allocated on each call, whether its branch runs or not,
-// so each function holds only what its own request needs.
+// ServeHTTP tries the lanes first.
+//
+// Yaegi (speed): every local and every intermediate value of a function is allocated on each
+// call, whether its branch runs or not, so each function below holds only what its own request
+// needs.
 func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// RequestURI is what Traefik's proxy forwards, path and query as the client sent them.
 	target := r.RequestURI
 	// A longer target skips the lanes, whose regexps would scan all of it (tens of milliseconds
-	// for a name near Traefik's 1 MiB limit): serveMain refuses it on the mirror's paths. One
-	// condition around the lanes and one serveMain call: a second call would cost a pull two
-	// allocations under Yaegi.
+	// for a name near Traefik's 1 MiB limit): serveMain refuses it on the mirror's paths.
+	// Yaegi (speed): one condition around the lanes and one serveMain call; a second call would
+	// cost a pull two allocations.
 	if len(target) <= maxLaneTarget {
 		if mapped := m.pullLane.ReplaceAllString(target, m.pullTemplate); mapped != target {
 			servePullLane(m, w, r, target, mapped)
@@ -136,7 +134,7 @@ func servePullLane(m *Mirror, w http.ResponseWriter, r *http.Request, target, ma
 // in only if the response needs names (see fillExchange).
 func forwardPull(m *Mirror, rw *responseWriter, r *http.Request, mapped string) {
 	u := r.URL
-	// One assignment each: Yaegi allocates a temporary per value of a tuple assignment.
+	// Yaegi (speed): one assignment each; a tuple assignment allocates a temporary per value.
 	u.Path = mapped
 	u.RawPath = ""
 	u.RawQuery = ""
@@ -181,13 +179,13 @@ func serveMain(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	serveOther(m, w, r)
 }
 
-// serveOther routes everything but a /v2/... or token request at the host's root; kept apart
-// from ServeHTTP so that a pull does not pay for its branches under Yaegi.
+// serveOther routes everything but a /v2/... or token request at the host's root.
+// Yaegi (speed): kept apart from ServeHTTP so that a pull does not pay for its branches.
 func serveOther(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	if m.originOnly {
 		// Only headers change in this mode, and Traefik's proxy writes them before the body.
-		// A local: Yaegi v0.16.1 passes a call's result to compiled code without its interface
-		// wrapper, and reflect panics.
+		// Yaegi (correctness): a local; Yaegi v0.16.1 passes a call's result to compiled code
+		// without its interface wrapper, and reflect panics.
 		rw := newResponseWriter(m, w, r)
 		m.next.ServeHTTP(rw, r)
 		return
@@ -350,8 +348,8 @@ func mapTokenForm(r *http.Request, project *rewrite.Project) *rewrite.Error {
 	r.Body = io.NopCloser(strings.NewReader(mapped))
 	r.ContentLength = int64(len(mapped))
 	r.Header.Set("Content-Length", strconv.Itoa(len(mapped)))
-	// No new GetBody: Traefik's proxy does not replay bodies, a stale one would resend the unmapped
-	// form, and an interpreted closure handed to compiled code races in Yaegi v0.16.1.
+	// No new GetBody: Traefik's proxy does not replay bodies and a stale one would resend the
+	// unmapped form. Yaegi (correctness): an interpreted closure handed to compiled code races.
 	r.GetBody = nil
 	return nil
 }

@@ -70,7 +70,7 @@ func pickPage(names []string, n int, last string) ([]string, string) {
 	if len(names) == 0 || n == 0 {
 		return []string{}, ""
 	}
-	// SearchStrings, not Search with a closure: under Yaegi v0.16.1 an interpreted function
+	// Yaegi (correctness): SearchStrings, not Search with a closure; an interpreted function
 	// handed to compiled code races on its first concurrent calls.
 	i := 0
 	if last != "" {

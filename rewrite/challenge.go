@@ -44,7 +44,8 @@ func challengeGeneral(x *Exchange, value string) string {
 		if eq >= len(value) || value[eq] != '=' {
 			// A token not followed by "=" is the auth-scheme of the next challenge, which may
 			// carry a token68 instead of parameters.
-			// Separate assignments: Yaegi v0.16.1 drops the call's value in a tuple assignment.
+			// Yaegi (correctness): separate assignments; Yaegi v0.16.1 drops the call's value in a
+			// tuple assignment.
 			inBearer = strings.EqualFold(name, "Bearer")
 			inChallenge = true
 			i = skipToken68(value, end)

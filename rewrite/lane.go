@@ -9,8 +9,8 @@ import (
 
 // Lanes recognise, check and map the two requests a pull is made of, each in one compiled regexp
 // call over the request target exactly as the client sent it (path and query together, escapes
-// included): Yaegi interprets the plugin, and there a single ReplaceAllString costs less than the
-// few statements it replaces. Anything a lane does not match takes the other paths (MapPull and
+// included). Yaegi (speed): a single ReplaceAllString costs less than the few interpreted
+// statements it replaces. Anything a lane does not match takes the other paths (MapPull and
 // MapTokenPull, then MapRequest and MapTokenRequest); the full mapping maps whatever a lane
 // matches to the same request target (TestTiersAgree and FuzzTiers check it at the plugin boundary).
 type Lanes struct {

@@ -14,8 +14,9 @@ func ValidProject(p string) bool { return len(p) <= maxNameLength && projectRE.M
 // validName reports whether name is a repository name in the OCI grammar.
 func validName(name string) bool { return len(name) <= maxNameLength && nameRE.MatchString(name) }
 
-// Project is a Harbor project that requests map into. newProject precomputes the strings the
-// per-request path needs, so that Yaegi interprets as little as possible there.
+// Project is a Harbor project that requests map into.
+// Yaegi (speed): newProject precomputes the strings the per-request path needs, so that as little
+// as possible is interpreted there.
 type Project struct {
 	Name string
 	// Library puts a one-component name under "library/", as Docker Hub content is named.

@@ -11,8 +11,8 @@ const maxPullPath = len("/v2/") + maxNameLength
 // which MapRequest then maps; where MapPull maps, MapRequest gives the same path (the fuzz tests
 // check it).
 //
-// One compiled regexp call parses, checks and maps the path: under Yaegi, which interprets this
-// code, each interpreted statement costs about as much as the whole match.
+// Yaegi (speed): one compiled regexp call parses, checks and maps the path; each interpreted
+// statement costs about as much as the whole match.
 func MapPull(p *Projects, path, rawPath, rawQuery string) string {
 	t := p.Default
 	if rawQuery != "" {
@@ -90,7 +90,7 @@ func MapTokenPull(p *Projects, rawQuery string) string {
 	if t == nil {
 		return ""
 	}
-	// As in MapPull, written out rather than shared: under Yaegi a call costs about 1 µs.
+	// Yaegi (speed): as in MapPull, written out rather than shared; a call costs about 1 µs.
 	mapped := tokenRE.ReplaceAllString(query, t.tokenTemplate)
 	if len(mapped) == len(query) {
 		mapped = singleTokenRE.ReplaceAllString(query, t.singleTokenTemplate)

@@ -61,8 +61,9 @@ func mapParam(rawQuery, key string, t *Project) (string, *Error) {
 }
 
 // mapPairValue decodes the value of a scope or from pair, maps it, and writes the pair back
-// in canonical form. A switch on the key rather than a mapping function passed in: under Yaegi
-// v0.16.1 an interpreted function used as a value races on its first concurrent calls.
+// in canonical form.
+// Yaegi (correctness): a switch on the key rather than a mapping function passed in; an
+// interpreted function used as a value races on its first concurrent calls.
 func mapPairValue(t *Project, key, rawValue string) (string, *Error) {
 	decoded, err := url.QueryUnescape(rawValue)
 	if err != nil {

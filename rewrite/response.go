@@ -183,7 +183,8 @@ func TagsBody(body []byte, clientName string) ([]byte, bool) {
 	if json.Unmarshal(body, &doc) != nil || doc["name"] == nil {
 		return body, false
 	}
-	// A local, not doc["name"], _ = ...: Yaegi v0.16.1 drops a tuple assigned into a map index.
+	// Yaegi (correctness): a local, not doc["name"], _ = ...; a tuple assigned into a map index
+	// is dropped.
 	name, _ := json.Marshal(clientName)
 	doc["name"] = name
 	out, err := json.Marshal(doc)
