@@ -4,6 +4,14 @@
 // rewrite package (their grammar in rewrite/grammar.go); plugin.go, config.go, response.go and
 // catalogpage.go glue them to net/http.
 //
+// A request takes the first of three tiers that matches it, each named so throughout: a lane
+// (rewrite/lane.go, served in plugin.go: one regexp over the whole request target for the common
+// pull requests and Harbor's challenge to them), the pull path (rewrite/pull.go: MapPull,
+// MapTokenPull, FillPull, one regexp over a parsed path or query), and the general path
+// (MapRequest, MapTokenRequest, and on the way back the general rules: Challenge, ErrorBody and
+// the others). Where a lane or the pull path answers, the general path answers the same:
+// TestTiersAgree and FuzzTiers (tiers_test.go) check it at the plugin boundary.
+//
 // # Written for Yaegi
 //
 // Traefik v3.6.12 runs plugins in Yaegi v0.16.1, an interpreter, and that shapes the code of this

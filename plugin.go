@@ -130,7 +130,7 @@ func servePullLane(m *Mirror, w http.ResponseWriter, r *http.Request, target, ma
 	forwardPull(m, &responseWriter{ResponseWriter: w, out: w, m: m, r: r, laneTarget: target}, r, mapped)
 }
 
-// forwardPull sends a pull's request that a fast path mapped on to Harbor. The exchange is filled
+// forwardPull sends a pull's request that a lane or the pull path mapped on to Harbor. The exchange is filled
 // in only if the response needs names (see fillExchange).
 func forwardPull(m *Mirror, rw *responseWriter, r *http.Request, mapped string) {
 	u := r.URL

@@ -59,7 +59,7 @@ var (
 	// pathComponent is one "/"-separated component of a repository name.
 	pathComponent = alphanumeric + repeated(separator, alphanumeric)
 	// name is a repository name of one or more components; multiName of two or more, which a
-	// pull's fast paths take first (Docker Hub names come so), and which map the same with or
+	// pull's lanes and pull path take first (Docker Hub names come so), and which map the same with or
 	// without "library/".
 	name      = pathComponent + repeated(`/`, pathComponent)
 	multiName = pathComponent + oneOrMore(`/`, pathComponent)

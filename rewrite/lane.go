@@ -10,8 +10,8 @@ import (
 // Lanes recognise, check and map the two requests a pull is made of, each in one compiled regexp
 // call over the request target exactly as the client sent it (path and query together, escapes
 // included). Yaegi (speed): a single ReplaceAllString costs less than the few interpreted
-// statements it replaces. Anything a lane does not match takes the other paths (MapPull and
-// MapTokenPull, then MapRequest and MapTokenRequest); the full mapping maps whatever a lane
+// statements it replaces. Anything a lane does not match takes the pull path (MapPull and
+// MapTokenPull), then the general path (MapRequest and MapTokenRequest), which maps whatever a lane
 // matches to the same request target (TestTiersAgree and FuzzTiers check it at the plugin boundary).
 type Lanes struct {
 	// Pull matches a manifest or blob request of a name of two or more components in the default
@@ -35,7 +35,7 @@ type Lanes struct {
 	// ErrorNames is ErrorBody for an error document of a Pull request.
 	ErrorNames *strings.Replacer
 	// MaxPull and MaxToken bound what a lane forwards: a mapped request target no longer than that holds a
-	// name within maxNameLength. A longer one takes the full mapping, which measures the name.
+	// name within maxNameLength. A longer one takes the general path, which measures the name.
 	MaxPull, MaxToken int
 }
 

@@ -6,7 +6,7 @@ import "strings"
 // maxNameLength. Longer ones go to MapRequest, which measures the name itself.
 const maxPullPath = len("/v2/") + maxNameLength
 
-// MapPull is the fast path for the requests of a pull: a manifest or blob with no query but
+// MapPull is the pull path for the requests of a pull: a manifest or blob with no query but
 // containerd's lone ns=. It returns the path to send to Harbor, or "" for any other request,
 // which MapRequest then maps; where MapPull maps, MapRequest gives the same path (the fuzz tests
 // check it).
@@ -77,7 +77,7 @@ func pullProject(p *Projects, rawQuery string) *Project {
 	return nil
 }
 
-// MapTokenPull is the fast path for the token request of a pull: a GET query with containerd's
+// MapTokenPull is the pull path for the token request of a pull: a GET query with containerd's
 // ns= (if any), one repository scope and the service, as above. It returns the query to send to
 // Harbor, or "" for any other request, which MapTokenRequest then maps; where MapTokenPull maps,
 // MapTokenRequest gives the same query (the fuzz tests check it).
