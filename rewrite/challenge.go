@@ -31,7 +31,9 @@ func challengeGeneral(x *Exchange, value string) string {
 	inChallenge := false // a parameter before the first auth-scheme makes the value unparseable
 	i := 0
 	for {
-		i = skipSeparators(value, i)
+		for i < len(value) && strings.IndexByte(listSeparators, value[i]) >= 0 {
+			i++
+		}
 		if i >= len(value) {
 			break
 		}
@@ -88,7 +90,7 @@ func skipToken68(s string, i int) int {
 		return i
 	}
 	end := j
-	for end < len(s) && isToken68Char(s[end]) {
+	for end < len(s) && strings.IndexByte(token68Chars, s[end]) >= 0 {
 		end++
 	}
 	if end == j {
@@ -101,11 +103,6 @@ func skipToken68(s string, i int) int {
 		return i // "realm=..." is a parameter, not a token68
 	}
 	return end
-}
-
-func isToken68Char(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
 }
 
 // endsListItem says whether only spaces stand between i and the next comma or the end.
@@ -136,13 +133,6 @@ func unmapScopesGeneral(x *Exchange, scopes string) string {
 	return strings.Join(parts, " ")
 }
 
-func skipSeparators(s string, i int) int {
-	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == ',') {
-		i++
-	}
-	return i
-}
-
 func skipSpaces(s string, i int) int {
 	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
 		i++
@@ -152,15 +142,10 @@ func skipSpaces(s string, i int) int {
 
 // scanToken returns the end of the RFC 9110 token starting at i.
 func scanToken(s string, i int) int {
-	for i < len(s) && isTokenChar(s[i]) {
+	for i < len(s) && strings.IndexByte(tokenChars, s[i]) >= 0 {
 		i++
 	}
 	return i
-}
-
-func isTokenChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // scanParamValue reads a token or a quoted-string at i and returns it unquoted.

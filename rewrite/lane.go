@@ -48,16 +48,16 @@ func NewLanes(p *Projects, mirrorPath, tokenPath string) *Lanes {
 	t := p.Default
 	ns := sameProjectNS(p)
 	pullQuery, tokenQuery := "", ""
-	if len(ns) > 0 {
-		pullQuery = optional(`\?ns=`, either(ns...))
-		tokenQuery = optional(`ns=`, either(ns...), `&`)
+	if ns != "" {
+		pullQuery = `(?:\?ns=(?:` + ns + `))?`
+		tokenQuery = `(?:ns=(?:` + ns + `)&)?`
 	}
 	return &Lanes{
-		Pull:          regexp.MustCompile(anchored(literal(mirrorPath), pullPath(multiName), pullQuery)),
+		Pull:          regexp.MustCompile(`^` + regexp.QuoteMeta(mirrorPath) + pullPath + pullQuery + `$`),
 		PullTemplate:  t.pullTemplate,
-		Token:         regexp.MustCompile(anchored(literal(mirrorPath+tokenPath), `\?`, tokenQuery, tokenPullQuery(encodedMultiName))),
+		Token:         regexp.MustCompile(`^` + regexp.QuoteMeta(mirrorPath+tokenPath) + `\?` + tokenQuery + tokenPullQuery + `$`),
 		TokenTemplate: tokenPath + "?" + t.tokenTemplate,
-		Challenge:     regexp.MustCompile(laneChallenge(t.prefix)),
+		Challenge:     regexp.MustCompile(`^` + laneChallengeHead + regexp.QuoteMeta(t.prefix) + laneChallengeTail + `$`),
 		ChallengeTail: `",service="${1}",scope="repository:${2}"${3}`,
 		Host:          hostRE,
 		ErrorNames:    t.errorNames,
@@ -66,15 +66,15 @@ func NewLanes(p *Projects, mirrorPath, tokenPath string) *Lanes {
 	}
 }
 
-// sameProjectNS are the ns values, quoted for a regexp as a query holds them unescaped, that route
+// sameProjectNS is the alternation of the ns values, as a query holds them unescaped, that route
 // to the default project: a name of several components maps the same way with or without them.
-func sameProjectNS(p *Projects) []string {
+func sameProjectNS(p *Projects) string {
 	var names []string
 	for ns, t := range p.byNS {
 		if t.Name == p.Default.Name && url.QueryEscape(ns) == ns {
-			names = append(names, literal(ns))
+			names = append(names, regexp.QuoteMeta(ns))
 		}
 	}
 	sort.Strings(names)
-	return names
+	return strings.Join(names, "|")
 }

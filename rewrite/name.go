@@ -44,10 +44,12 @@ func newProject(project string, library bool, ns string) *Project {
 	if library {
 		t.singlePrefix += "library/"
 	}
-	t.pullTemplate = pullTemplate(t.prefix)
-	t.singlePullTemplate = pullTemplate(t.singlePrefix)
-	t.tokenTemplate = tokenTemplate(t.prefix)
-	t.singleTokenTemplate = tokenTemplate(t.singlePrefix)
+	// Project names hold no "$", so the templates expand only the groups (of pullPath and
+	// tokenPullQuery, grammar.go).
+	t.pullTemplate = "/v2/" + t.prefix + "${1}${2}"
+	t.singlePullTemplate = "/v2/" + t.singlePrefix + "${1}${2}"
+	t.tokenTemplate = "scope=repository%3A" + url.QueryEscape(t.prefix) + "${1}%3A${2}&service=${3}"
+	t.singleTokenTemplate = "scope=repository%3A" + url.QueryEscape(t.singlePrefix) + "${1}%3A${2}&service=${3}"
 	if ns != "" {
 		t.realmQuery = "?ns=" + url.QueryEscape(ns)
 	}
