@@ -24,9 +24,9 @@ import (
 // that fails through the plugin but passes directly; tests that fail against Harbor itself
 // (three chunked-upload tests of v2.15.2) are only logged.
 func TestRealHarborConformance(t *testing.T) {
-	m := startRealMirror(t, func(w *realharbor.World) map[string]any { return map[string]any{"project": w.TeamProject} })
-	direct := runConformance(t, m.Harbor, "direct", m.Harbor.URL, m.TeamProject+"/conformance/direct")
-	plugin := runConformance(t, m.Harbor, "plugin", m.Traefik.WebURL, "conformance/plugin")
+	m := startMirror(t, mirrorOptions{Settings: func(m *mirror) map[string]any { return map[string]any{"project": m.TeamProject} }})
+	direct := runConformance(t, m.World.Harbor, "direct", m.World.Harbor.URL, m.TeamProject+"/conformance/direct")
+	plugin := runConformance(t, m.World.Harbor, "plugin", m.Traefik.WebURL, "conformance/plugin")
 
 	t.Logf("conformance directly against Harbor:   %s", direct.summary())
 	t.Logf("conformance through Traefik + plugin:  %s", plugin.summary())

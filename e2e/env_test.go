@@ -1,6 +1,8 @@
 // Package e2e runs real registry clients through a real Traefik with harbormirror in front of a
-// Harbor-compatible registry. Every scenario asserts the registry's request log, so a client that
-// silently fell back to Docker Hub, or a request that reached the wrong project, fails it.
+// real Harbor v2.15.2 (e2e/realharbor), and the fault and hostile scenarios in front of a
+// Harbor-compatible registry that can be stopped, cut or scripted (e2e/harbor). Every scenario
+// asserts Harbor's request log, so a client that silently fell back to Docker Hub, or a request
+// that reached the wrong project, fails it.
 package e2e
 
 import (
@@ -204,12 +206,7 @@ type traefikRoute struct {
 
 // dynamicConfig routes everything to harborURL, through the plugin when withPlugin.
 func dynamicConfig(harborURL string, settings map[string]any, withPlugin bool) string {
-	return taggedDynamicConfig(harborURL, "", settings, withPlugin)
-}
-
-// taggedDynamicConfig is dynamicConfig sending realharbor.TestHeader: testID (when not empty).
-func taggedDynamicConfig(harborURL, testID string, settings map[string]any, withPlugin bool) string {
-	return traefikRoute{Backend: harborURL, TestID: testID, Settings: settings, Plugin: withPlugin}.dynamicConfig()
+	return traefikRoute{Backend: harborURL, Settings: settings, Plugin: withPlugin}.dynamicConfig()
 }
 
 func (r traefikRoute) dynamicConfig() string {

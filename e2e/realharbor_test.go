@@ -10,8 +10,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/harbormirror/harbormirror/e2e/harbor"
-	"github.com/harbormirror/harbormirror/e2e/harness"
 	"github.com/harbormirror/harbormirror/e2e/images"
 	"github.com/harbormirror/harbormirror/e2e/realharbor"
 )
@@ -23,66 +21,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// realMirror is one test's world in the binary's shared real Harbor (its own upstreams and
-// projects) and the test's Traefik in front of Harbor's nginx. Traefik tags each request with
-// the world's TestID, so the test reads only its own requests from nginx's log.
-type realMirror struct {
-	*realharbor.World
-	Traefik *harness.Traefik
-	// Host is Traefik's host:port, what clients pull from.
-	Host string
-}
-
-// startRealMirror creates a world and starts Traefik with the plugin's settings for it (nil
-// settings: Traefik without the plugin).
-func startRealMirror(t *testing.T, settings func(w *realharbor.World) map[string]any) *realMirror {
-	t.Helper()
-	m := &realMirror{World: realharbor.NewWorld(t)}
-	var s map[string]any
-	if settings != nil {
-		s = settings(m.World)
-	}
-	m.Traefik = harness.StartTraefik(t, harness.TraefikConfig{
-		Dynamic:  taggedDynamicConfig(m.Harbor.URL, m.TestID, s, s != nil),
-		NoPlugin: s == nil,
-	})
-	m.Host = hostOf(t, m.Traefik.WebURL)
-	if s != nil {
-		requirePluginActive(t, &mirror{Traefik: m.Traefik})
-	}
-	return m
-}
-
-// worldSettings are the plugin's default settings for a world: its hub project at the root,
-// ghcr.io routed to its ghcr project.
-func worldSettings(w *realharbor.World) map[string]any {
-	return map[string]any{"project": w.HubProject, "registries": map[string]any{"ghcr.io": w.GHCRProject}}
-}
-
-// requestsServing returns what Harbor's nginx received from this test's Traefik, once it shows
-// repo served (GET or HEAD, 200) or after 10 s: for assertions either way.
-func (m *realMirror) requestsServing(t *testing.T, repo string) []harbor.Request {
-	t.Helper()
-	reqs, err := m.WaitRequests(func(reqs []harbor.Request) bool {
-		for _, r := range reqs {
-			if r.Repository == repo && r.Status == 200 && (r.Method == "GET" || r.Method == "HEAD") {
-				return true
-			}
-		}
-		return false
-	}, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reqs
-}
-
 // TestRealHarborPullThroughMirror: go-containerregistry pulls an image of Docker Hub through
 // Traefik + the plugin (the world's hub project at the root) from a real Harbor v2.15.2 behind
 // its own nginx. Harbor must have served it from that proxy-cache project (nginx's log),
 // fetched it from the world's upstream (its log), and stored it in the project (Harbor's API).
 func TestRealHarborPullThroughMirror(t *testing.T) {
-	m := startRealMirror(t, worldSettings)
+	m := startMirror(t, mirrorOptions{})
 	const repo = "library/realharbor-smoke"
 	img := testImage(t, images.Single)
 	if err := m.DockerHub.Store(context.Background(), repo, "latest", img); err != nil {
@@ -128,7 +72,7 @@ func TestRealHarborPullThroughMirror(t *testing.T) {
 	}
 
 	hub := m.HubProject
-	reqs := m.requestsServing(t, hub+"/"+repo)
+	reqs := requests(m)
 	assertServed(t, reqs, hub+"/"+repo)
 	assertConfined(t, reqs, hub)
 	servedManifest := false
@@ -149,7 +93,7 @@ func TestRealHarborPullThroughMirror(t *testing.T) {
 	if !fetched {
 		t.Errorf("Harbor never fetched %s's manifest from its Docker Hub upstream", repo)
 	}
-	if _, err := m.Harbor.WaitArtifact(hub, repo, want, 2*time.Minute); err != nil {
+	if _, err := m.World.Harbor.WaitArtifact(hub, repo, want, 2*time.Minute); err != nil {
 		t.Error(err)
 	}
 }

@@ -109,6 +109,12 @@ func FuzzMapTokenQuery(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
+		// The form's one-pass mapping agrees with the query's, bounds apart.
+		if form, err := MapTokenForm(raw, fuzzProjects.Default); err == nil {
+			if q, qerr := MapTokenQuery(raw, fuzzProjects.Default); qerr != nil || q != form {
+				t.Fatalf("MapTokenForm %q and MapTokenQuery %q (%v) disagree on %q", form, q, qerr, raw)
+			}
+		}
 		query, target, err := MapTokenRequest(fuzzProjects, raw)
 		if pull := MapTokenPull(fuzzProjects, raw); pull != "" && (err != nil || query != pull) {
 			t.Fatalf("fast path and full mapping disagree on %q: %q, %q %v", raw, pull, query, err)

@@ -107,25 +107,6 @@ func checkQuery(rawQuery string) *Error {
 	return nil
 }
 
-// checkScopeCount refuses a token form that asks for more than MaxScopes scopes, over
-// all its scope parameters, before any of them is decoded and mapped. A scope parameter holds one
-// scope more than it has spaces ("+", "%20" or, in a form, " "). Its loop is bounded by checkQuery.
-func checkScopeCount(rawQuery string) *Error {
-	if !mayHoldParam(rawQuery, "scope") {
-		return nil
-	}
-	n := 0
-	for _, pair := range strings.Split(rawQuery, "&") {
-		if key, value := splitPair(pair); key == "scope" {
-			n += scopesIn(value)
-		}
-	}
-	if n > MaxScopes {
-		return tooManyScopes()
-	}
-	return nil
-}
-
 // scopesIn counts the scopes of a raw scope value: one more than its spaces ("+", "%20" or, in a
 // form, " "), counted by compiled calls.
 func scopesIn(rawValue string) int {

@@ -129,12 +129,32 @@ func MapTokenRequest(p *Projects, rawQuery string) (string, *Project, *Error) {
 }
 
 // MapTokenForm maps the scopes of an OAuth2 token request body (application/x-www-form-urlencoded).
+// Its scopes are counted in the one loop over the pairs, before any is mapped.
 func MapTokenForm(form string, t *Project) (string, *Error) {
 	if err := checkQuery(form); err != nil {
 		return "", err
 	}
-	if err := checkScopeCount(form); err != nil {
-		return "", err
+	if !mayHoldParam(form, "scope") {
+		return form, nil
 	}
-	return mapTokenQuery(form, t)
+	pairs := strings.Split(form, "&")
+	var scopes []int // indexes of the scope pairs
+	count := 0
+	for i, pair := range pairs {
+		if key, value := splitPair(pair); key == "scope" {
+			scopes = append(scopes, i)
+			count += scopesIn(value)
+		}
+	}
+	if count > MaxScopes {
+		return "", tooManyScopes()
+	}
+	for _, i := range scopes {
+		mapped, err := mapScopePair(t, pairs[i])
+		if err != nil {
+			return "", err
+		}
+		pairs[i] = mapped
+	}
+	return strings.Join(pairs, "&"), nil
 }
