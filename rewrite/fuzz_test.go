@@ -111,8 +111,8 @@ func FuzzMapTokenQuery(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		// The form's one-pass mapping agrees with the query's, bounds apart.
 		if form, err := MapTokenForm(raw, fuzzProjects.Default); err == nil {
-			if q, qerr := MapTokenQuery(raw, fuzzProjects.Default); qerr != nil || q != form {
-				t.Fatalf("MapTokenForm %q and MapTokenQuery %q (%v) disagree on %q", form, q, qerr, raw)
+			if q, qerr := mapTokenQuery(raw, fuzzProjects.Default); qerr != nil || q != form {
+				t.Fatalf("MapTokenForm %q and mapTokenQuery %q (%v) disagree on %q", form, q, qerr, raw)
 			}
 		}
 		query, target, err := MapTokenRequest(fuzzProjects, raw)

@@ -72,6 +72,8 @@ const (
 	// registry name it decodes to ("%", "+") or that Traefik turns into a separator (";"): an ns
 	// free of them is a byRegistry key as it stands.
 	nsEscapes = "%+;"
+	// loneNSEscapes adds "&": a query free of them is one ns= pair and nothing else.
+	loneNSEscapes = "&" + nsEscapes
 )
 
 var (

@@ -71,7 +71,7 @@ func FillPull(p *Projects, x *Exchange, path, rawQuery string) {
 
 // pullProject is the project of a pull whose query is containerd's lone ns=<registry>.
 func pullProject(p *Projects, rawQuery string) *Project {
-	if strings.HasPrefix(rawQuery, "ns=") && !strings.ContainsAny(rawQuery, "&"+nsEscapes) {
+	if strings.HasPrefix(rawQuery, "ns=") && !strings.ContainsAny(rawQuery, loneNSEscapes) {
 		return p.byNS[rawQuery[len("ns="):]]
 	}
 	return nil
