@@ -214,5 +214,45 @@ func (r *benchRun) section(now time.Time, goVersion string) (string, error) {
 	p("\nUnder Yaegi before any mapping (`BenchmarkYaegiFloor`, Harbor included): %s. "+
 		"Live heap of the loaded plugin (`BenchmarkYaegiHeap`): %.1f MiB for its code, %.1f MiB for the standard library's symbols.\n",
 		strings.Join(floor, "; "), plugin, std)
+	worst, ms, err := r.costliest("BenchmarkYaegiHostile/", "ms/req")
+	if err != nil {
+		return "", err
+	}
+	p("\nThe costliest request Traefik's default limits let through (`BenchmarkYaegiHostile`, %d kinds; "+
+		"see [Security](#security)): %s, **%.2f ms** per request under Yaegi (target: ≤ %g ms).\n",
+		len(r.named("BenchmarkYaegiHostile/")), strings.TrimPrefix(worst, "BenchmarkYaegiHostile/"), ms, hostileTargetMS)
 	return b.String(), nil
+}
+
+// hostileTargetMS is issue #13's bound on one request's CPU under Yaegi.
+const hostileTargetMS = 5.0
+
+// named lists the run's benchmarks whose names start with prefix.
+func (r *benchRun) named(prefix string) []string {
+	var names []string
+	for name := range r.samples {
+		if strings.HasPrefix(name, prefix) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// costliest is the benchmark under prefix with the highest median in unit.
+func (r *benchRun) costliest(prefix, unit string) (string, float64, error) {
+	worst, most := "", -1.0
+	for _, name := range r.named(prefix) {
+		v, err := r.median(name, unit)
+		if err != nil {
+			return "", 0, err
+		}
+		if v > most {
+			worst, most = name, v
+		}
+	}
+	if worst == "" {
+		return "", 0, fmt.Errorf("the run has no %s benchmarks", prefix)
+	}
+	return worst, most, nil
 }
