@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -144,6 +145,73 @@ func BenchmarkYaegiFloor(b *testing.B) {
 	b.Run("Refused404", func(b *testing.B) {
 		runBenchmarkSettings(b, buildYaegi, benchCase{"GET", "/api/v2.0/projects", 404, http.Header{}, 0, ""}, map[string]interface{}{"project": "hub"})
 	})
+}
+
+// BenchmarkYaegiEmptyPlugin and BenchmarkYaegiEmptyWrapper are the floors under the figures of
+// BenchmarkYaegi, over the same requests: what any plugin pays under Yaegi (its ServeHTTP only
+// calls next), and what any response-rewriting one pays (one interpreted method on a wrapper of
+// the ResponseWriter). The plugin is testdata/floorplugins/src/harbormirror.invalid/floorplugin.
+func BenchmarkYaegiEmptyPlugin(b *testing.B)  { benchmarkFloor(b, emptyPlugin) }
+func BenchmarkYaegiEmptyWrapper(b *testing.B) { benchmarkFloor(b, emptyWrapper) }
+
+var (
+	emptyPlugin  = map[string]interface{}{}
+	emptyWrapper = map[string]interface{}{"wrapResponse": true}
+)
+
+func benchmarkFloor(b *testing.B, settings map[string]interface{}) {
+	p := loadFloorPlugin(b)
+	for kind, c := range benchCases {
+		b.Run(kind, func(b *testing.B) { runBenchmarkSettings(b, p.build, c, settings) })
+	}
+}
+
+// loadFloorPlugin loads the floor plugin from the GOPATH testdata/floorplugins as Traefik's
+// loader loads a plugin.
+func loadFloorPlugin(t testing.TB) yaegiPlugin {
+	goPath, err := filepath.Abs(filepath.Join("testdata", "floorplugins"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, err := interpreterAt(goPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := importPlugin(i, "harbormirror.invalid/floorplugin")
+	if err != nil {
+		t.Fatalf("Yaegi could not load the floor plugin: %v", err)
+	}
+	return p
+}
+
+// TestFloorPlugin keeps the floors what their benchmarks say they are: the empty plugin hands
+// next the writer it was given, the wrapper hands it another, and both pass the answer through.
+func TestFloorPlugin(t *testing.T) {
+	p := loadFloorPlugin(t)
+	for name, floor := range map[string]struct {
+		settings map[string]interface{}
+		wraps    bool
+	}{"EmptyPlugin": {emptyPlugin, false}, "EmptyWrapper": {emptyWrapper, true}} {
+		t.Run(name, func(t *testing.T) {
+			out := &benchWriter{header: http.Header{}}
+			var got http.ResponseWriter
+			next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got = w
+				w.WriteHeader(http.StatusTeapot)
+			})
+			h, err := p.build(t, floor.settings, next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.ServeHTTP(out, httptest.NewRequest("GET", "/v2/", nil))
+			if out.status != http.StatusTeapot {
+				t.Errorf("status %d, want %d", out.status, http.StatusTeapot)
+			}
+			if wrapped := got != http.ResponseWriter(out); wrapped != floor.wraps {
+				t.Errorf("next got a wrapper: %v, want %v", wrapped, floor.wraps)
+			}
+		})
+	}
 }
 
 // BenchmarkYaegiHeap measures the live heap of the plugin loaded as Traefik's loader loads it: an

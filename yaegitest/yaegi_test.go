@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"sync"
@@ -42,14 +43,21 @@ func interpretPlugin() (yaegiPlugin, error) {
 	if err != nil {
 		return yaegiPlugin{}, err
 	}
-	if _, err := i.Eval(fmt.Sprintf("import %q", moduleName)); err != nil {
+	return importPlugin(i, moduleName)
+}
+
+// importPlugin evaluates the plugin package importPath, then its New and CreateConfig, as
+// Traefik's loader does.
+func importPlugin(i *interp.Interpreter, importPath string) (yaegiPlugin, error) {
+	if _, err := i.Eval(fmt.Sprintf("import %q", importPath)); err != nil {
 		return yaegiPlugin{}, fmt.Errorf("import: %w", err)
 	}
-	fnNew, err := i.Eval("harbormirror.New")
+	basePkg := path.Base(importPath)
+	fnNew, err := i.Eval(basePkg + ".New")
 	if err != nil {
 		return yaegiPlugin{}, err
 	}
-	fnCreateConfig, err := i.Eval("harbormirror.CreateConfig")
+	fnCreateConfig, err := i.Eval(basePkg + ".CreateConfig")
 	if err != nil {
 		return yaegiPlugin{}, err
 	}
@@ -75,6 +83,11 @@ func interpreter() (*interp.Interpreter, error) {
 	if err := os.Symlink(root, src); err != nil {
 		return nil, err
 	}
+	return interpreterAt(goPath)
+}
+
+// interpreterAt is set up as Traefik's loader sets it up, with goPath as its GOPATH.
+func interpreterAt(goPath string) (*interp.Interpreter, error) {
 	i := interp.New(interp.Options{GoPath: goPath, Env: os.Environ()})
 	if err := i.Use(stdlib.Symbols); err != nil {
 		return nil, err
@@ -90,10 +103,14 @@ func newInterpreter(t testing.TB) *interp.Interpreter {
 	return i
 }
 
-// buildYaegi follows Traefik's yaegiMiddlewareBuilder: CreateConfig, mapstructure, then New
-// called through reflect.
+// buildYaegi builds the plugin under Yaegi.
 func buildYaegi(t testing.TB, settings map[string]interface{}, next http.Handler) (http.Handler, error) {
-	p := loadYaegi(t)
+	return loadYaegi(t).build(t, settings, next)
+}
+
+// build follows Traefik's yaegiMiddlewareBuilder: CreateConfig, mapstructure, then New called
+// through reflect.
+func (p yaegiPlugin) build(t testing.TB, settings map[string]interface{}, next http.Handler) (http.Handler, error) {
 	results := p.fnCreateConfig.Call(nil)
 	if len(results) != 1 {
 		return nil, fmt.Errorf("CreateConfig returned %d values", len(results))
