@@ -10,8 +10,9 @@ help:
 	@sed -n 's/^## \{0,1\}/  /p' $(MAKEFILE_LIST)
 
 ## test           every test of every module, as CI runs it (GO_TEST_FLAGS, HARBORMIRROR_SKIP_CLIENTS).
-##                As root on Debian it first installs dockerd, containerd, podman, skopeo, wrk, nginx;
-##                it builds Traefik v3.6.12 once (~10 min on 2 idle cores, cached).
+##                As root on Debian it first installs dockerd, containerd, podman, skopeo, wrk, nginx,
+##                PostgreSQL, Redis;
+##                it builds Traefik v3.6.12 and real Harbor v2.15.2 once (cached; README "Commands").
 .PHONY: test bench
 test:
 	scripts/test
