@@ -3,17 +3,19 @@ package harbormirror
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/harbormirror/harbormirror/rewrite"
 )
 
-// serveCatalog asks Harbor for its whole catalog, with no query of the client's, and answers the
+// forwardCatalog asks Harbor for its whole catalog, with no query of the client's, and answers the
 // client's page of the project's repositories itself (rewrite.CatalogPage). The catalog is
 // confined by construction: no parameter of the client's reaches Harbor, and Harbor's 200 never
 // reaches the client; only the page built from it does, or an error when it cannot be read.
 // Any other answer (Harbor's 401 to all but admins) takes the general response rules.
-func serveCatalog(m *Mirror, rw *responseWriter, r *http.Request, clientQuery string) {
-	held := &heldResponse{header: http.Header{}, length: -1, m: m, rw: rw, page: clientQuery}
+func forwardCatalog(m *Mirror, rw *responseWriter, r *http.Request) {
+	_, query, _ := strings.Cut(rw.in, "?")
+	held := &heldResponse{header: http.Header{}, length: -1, m: m, rw: rw, page: query}
 	m.next.ServeHTTP(held, r)
 	if !held.answered {
 		answerCatalog(held)

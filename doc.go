@@ -1,16 +1,23 @@
 // Package harbormirror is a Traefik middleware plugin that serves a Harbor project as the root of
 // a registry host: a Docker Hub proxy-cache project becomes usable as a Docker registry-mirrors
 // entry, a containerd or podman mirror, or a plain registry host. The rewriting rules live in the
-// rewrite package (their grammar in rewrite/grammar.go); plugin.go, config.go, response.go and
-// catalogpage.go glue them to net/http.
+// rewrite package (their grammar in rewrite/grammar.go); this package glues them to net/http:
+// config.go reads the options, mirror.go builds a Mirror from them once, plugin.go maps requests,
+// and response.go and catalogpage.go rewrite Harbor's answers.
 //
-// A request takes the first of three tiers that matches it, each named so throughout: a lane
-// (rewrite/lane.go, served in plugin.go: one regexp over the whole request target for the common
-// pull requests and Harbor's challenge to them), the pull path (rewrite/pull.go: MapPull,
-// MapTokenPull, FillPull, one regexp over a parsed path or query), and the general path
-// (MapRequest, MapTokenRequest, and on the way back the general rules: Challenge, ErrorBody and
-// the others). Where a lane or the pull path answers, the general path answers the same:
-// TestTiersAgree and FuzzTiers (tiers_test.go) check it at the plugin boundary.
+// A request takes the first of three tiers that maps it, each named so throughout: a lane
+// (rewrite/lane.go; forwardLanePull and forwardLaneToken: one regexp over the whole request target
+// for the common pull requests, and laneChallenge for Harbor's challenge to them), the pull path
+// (rewrite/pull.go; pullPath and tokenPullPath: MapPull and MapTokenPull, one regexp over a parsed
+// path or query), and the general path (generalPath and generalTokenPath: MapRequest and
+// MapTokenRequest, and on the way back the general rules: Challenge, ErrorBody and the others).
+// Where a lane or the pull path answers, the general path answers the same: TestTiersAgree and
+// FuzzTiers (tiers_test.go) check it at the plugin boundary.
+//
+// The response rules read one record of the client's request, its request target as received
+// (responseWriter.in, as httputil.ProxyRequest keeps In). The general path fills in the exchange
+// (rewrite.Exchange) as it maps; after a lane or the pull path, fillExchange fills it from that
+// record (rewrite.FillPull) only when a response needs it.
 //
 // # Written for Yaegi
 //

@@ -6,38 +6,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/harbormirror/harbormirror/rewrite"
 )
-
-// Mirror is the middleware. It holds no mutable state, so one instance serves concurrent requests.
-//
-// Yaegi (speed): the per-request code below uses plain functions rather than methods, and does its
-// string work with few standard-library calls: a method call costs several times a function call,
-// and every interpreted statement counts.
-type Mirror struct {
-	next     http.Handler
-	projects *rewrite.Projects
-	// The lanes of the common pull requests (rewrite.Lanes), as fields of their own so that a
-	// request reaches each in one selector; nil without a default project (see withoutLanes).
-	pullLane, tokenLane, challengeLane, hostLane *regexp.Regexp
-	pullTemplate, tokenTemplate, challengeTail   string
-	maxPull, maxToken                            int
-	tokenQueryAt                                 int // where the query starts in a token lane's mapped target
-	errorNames                                   *strings.Replacer
-
-	originOnly   bool
-	atRoot       bool // a project is served at the host's root: no mirrorPath, not origin-only
-	mirrorPath   string
-	tokenPath    string
-	realmPath    string // mirrorPath + tokenPath
-	publicOrigin string
-	readOnly     bool
-	registryOnly bool
-}
 
 // New validates the configuration and builds the middleware.
 func New(_ context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
@@ -56,41 +29,7 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 // request names its registry): its requests skip the lanes' regexp calls.
 type withoutLanes struct{ m *Mirror }
 
-func (h *withoutLanes) ServeHTTP(w http.ResponseWriter, r *http.Request) { serveMain(h.m, w, r) }
-
-func newMirror(c *Config) (*Mirror, error) {
-	o, err := c.Options()
-	if err != nil {
-		return nil, err
-	}
-	m := &Mirror{readOnly: o.ReadOnly, registryOnly: o.RegistryOnly}
-	registries := o.Registries
-	m.projects = rewrite.NewProjects(o.Project, registries, o.LibraryPrefix)
-	m.originOnly = o.Project == "" && len(registries) == 0
-	if m.mirrorPath, err = rewrite.ParseMirrorPath(o.MirrorPath); err != nil {
-		return nil, fmt.Errorf("mirrorPath: %q %w", o.MirrorPath, err)
-	}
-	if m.originOnly && m.mirrorPath != "" {
-		return nil, fmt.Errorf("mirrorPath: needs a project or registries to serve")
-	}
-	if m.tokenPath, err = rewrite.ParseTokenPath(o.TokenPath); err != nil {
-		return nil, fmt.Errorf("tokenPath: %q %w", o.TokenPath, err)
-	}
-	m.realmPath = m.mirrorPath + m.tokenPath
-	m.atRoot = !m.originOnly && m.mirrorPath == ""
-	if lanes := rewrite.NewLanes(m.projects, m.mirrorPath, m.tokenPath); lanes != nil {
-		m.pullLane, m.pullTemplate, m.maxPull = lanes.Pull, lanes.PullTemplate, lanes.MaxPull
-		m.tokenLane, m.tokenTemplate, m.maxToken = lanes.Token, lanes.TokenTemplate, lanes.MaxToken
-		m.tokenQueryAt = len(m.tokenPath + "?")
-		m.challengeLane, m.challengeTail, m.hostLane, m.errorNames = lanes.Challenge, lanes.ChallengeTail, lanes.Host, lanes.ErrorNames
-	}
-	if o.PublicURL != "" {
-		if m.publicOrigin, err = rewrite.ParsePublicURL(o.PublicURL); err != nil {
-			return nil, fmt.Errorf("publicURL: %q %w", o.PublicURL, err)
-		}
-	}
-	return m, nil
-}
+func (h *withoutLanes) ServeHTTP(w http.ResponseWriter, r *http.Request) { route(h.m, w, r) }
 
 // maxLaneTarget is rewrite.MaxRequestTarget as a constant of this package.
 // Yaegi (speed): a constant of another package costs a pull one allocation more.
@@ -105,33 +44,33 @@ func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// RequestURI is what Traefik's proxy forwards, path and query as the client sent them.
 	target := r.RequestURI
 	// A longer target skips the lanes, whose regexps would scan all of it (tens of milliseconds
-	// for a name near Traefik's 1 MiB limit): serveMain refuses it on the mirror's paths.
-	// Yaegi (speed): one condition around the lanes and one serveMain call; a second call would
+	// for a name near Traefik's 1 MiB limit): the pull path refuses it on the mirror's paths.
+	// Yaegi (speed): one condition around the lanes and one route call; a second call would
 	// cost a pull two allocations.
 	if len(target) <= maxLaneTarget {
 		if mapped := m.pullLane.ReplaceAllString(target, m.pullTemplate); mapped != target {
-			servePullLane(m, w, r, target, mapped)
+			forwardLanePull(m, w, r, target, mapped)
 			return
 		}
 		if mapped := m.tokenLane.ReplaceAllString(target, m.tokenTemplate); mapped != target {
-			serveTokenLane(m, w, r, mapped)
+			forwardLaneToken(m, w, r, mapped)
 			return
 		}
 	}
-	serveMain(m, w, r)
+	route(m, w, r)
 }
 
-// servePullLane forwards a manifest or blob request the pull lane mapped.
-func servePullLane(m *Mirror, w http.ResponseWriter, r *http.Request, target, mapped string) {
+// forwardLanePull forwards a manifest or blob request the pull lane mapped.
+func forwardLanePull(m *Mirror, w http.ResponseWriter, r *http.Request, target, mapped string) {
 	if len(mapped) > m.maxPull || m.readOnly && !isRead(r) {
-		serveMain(m, w, r)
+		route(m, w, r)
 		return
 	}
-	forwardPull(m, &responseWriter{ResponseWriter: w, out: w, m: m, r: r, laneTarget: target}, r, mapped)
+	forwardPull(m, &responseWriter{ResponseWriter: w, out: w, m: m, r: r, in: target, tier: laneTier}, r, mapped)
 }
 
-// forwardPull sends a pull's request that a lane or the pull path mapped on to Harbor. The exchange is filled
-// in only if the response needs names (see fillExchange).
+// forwardPull sends a pull's request that a lane or the pull path mapped on to Harbor. The
+// exchange is filled in only if the response needs names (see fillExchange).
 func forwardPull(m *Mirror, rw *responseWriter, r *http.Request, mapped string) {
 	u := r.URL
 	// Yaegi (speed): one assignment each; a tuple assignment allocates a temporary per value.
@@ -145,10 +84,10 @@ func forwardPull(m *Mirror, rw *responseWriter, r *http.Request, mapped string) 
 	}
 }
 
-// serveTokenLane forwards a token request the token lane mapped.
-func serveTokenLane(m *Mirror, w http.ResponseWriter, r *http.Request, mapped string) {
+// forwardLaneToken forwards a token request the token lane mapped.
+func forwardLaneToken(m *Mirror, w http.ResponseWriter, r *http.Request, mapped string) {
 	if len(mapped) > m.maxToken || r.Method != http.MethodGet {
-		serveMain(m, w, r)
+		route(m, w, r)
 		return
 	}
 	u := r.URL
@@ -163,25 +102,26 @@ func isRead(r *http.Request) bool {
 	return r.Method == http.MethodGet || r.Method == http.MethodHead
 }
 
-// serveMain routes a request that no lane took.
-func serveMain(m *Mirror, w http.ResponseWriter, r *http.Request) {
+// route routes a request that no lane took: registry and token requests to the pull path, and
+// from there to the general path.
+func route(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	if m.atRoot {
 		path := r.URL.Path
 		if strings.HasPrefix(path, "/v2/") {
-			serveRegistry(m, w, r, path)
+			pullPath(m, w, r, path)
 			return
 		}
 		if path == m.tokenPath {
-			serveToken(m, w, r)
+			tokenPullPath(m, w, r)
 			return
 		}
 	}
-	serveOther(m, w, r)
+	routeRest(m, w, r)
 }
 
-// serveOther routes everything but a /v2/... or token request at the host's root.
-// Yaegi (speed): kept apart from ServeHTTP so that a pull does not pay for its branches.
-func serveOther(m *Mirror, w http.ResponseWriter, r *http.Request) {
+// routeRest routes everything but a /v2/... or token request at the host's root.
+// Yaegi (speed): kept apart from route so that a pull does not pay for its branches.
+func routeRest(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	if m.originOnly {
 		// Only headers change in this mode, and Traefik's proxy writes them before the body.
 		// Yaegi (correctness): a local; Yaegi v0.16.1 passes a call's result to compiled code
@@ -201,9 +141,9 @@ func serveOther(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case strings.HasPrefix(path, "/v2/") || path == "/v2":
-		serveRegistry(m, w, r, path)
+		pullPath(m, w, r, path)
 	case path == m.tokenPath:
-		serveToken(m, w, r)
+		tokenPullPath(m, w, r)
 	case m.registryOnly && m.mirrorPath == "":
 		writeError(w, rewrite.NotFound("this host serves only the registry API"))
 	default:
@@ -211,7 +151,9 @@ func serveOther(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func serveRegistry(m *Mirror, w http.ResponseWriter, r *http.Request, path string) {
+// pullPath forwards a registry request that MapPull maps (path: the URL's path without the
+// mirror path), and hands any other to generalPath.
+func pullPath(m *Mirror, w http.ResponseWriter, r *http.Request, path string) {
 	if len(r.RequestURI) > rewrite.MaxRequestTarget {
 		writeError(w, rewrite.TargetTooLong())
 		return
@@ -219,22 +161,21 @@ func serveRegistry(m *Mirror, w http.ResponseWriter, r *http.Request, path strin
 	u := r.URL
 	mapped := rewrite.MapPull(m.projects, path, u.RawPath, u.RawQuery)
 	if mapped == "" || m.readOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		serveMapped(m, w, r, path)
+		generalPath(m, w, r, path)
 		return
 	}
-	forwardPull(m, &responseWriter{ResponseWriter: w, out: w, m: m, r: r, pullPath: path, pullQuery: u.RawQuery}, r, mapped)
+	forwardPull(m, &responseWriter{ResponseWriter: w, out: w, m: m, r: r, in: r.RequestURI, tier: pullPathTier}, r, mapped)
 }
 
-// serveMapped serves a registry request other than a plain pull, and refuses writes to a
-// read-only mirror.
-func serveMapped(m *Mirror, w http.ResponseWriter, r *http.Request, path string) {
+// generalPath serves any registry request (MapRequest), and refuses writes to a read-only
+// mirror.
+func generalPath(m *Mirror, w http.ResponseWriter, r *http.Request, path string) {
 	if m.readOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
 		writeError(w, rewrite.MethodNotAllowed("this mirror is read-only"))
 		return
 	}
 	rw := newResponseWriter(m, w, r)
-	clientQuery := r.URL.RawQuery
-	if err := rewrite.MapRequest(m.projects, &rw.x, path, r.URL.RawPath, clientQuery); err != nil {
+	if err := rewrite.MapRequest(m.projects, &rw.x, path, r.URL.RawPath, r.URL.RawQuery); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -247,7 +188,7 @@ func serveMapped(m *Mirror, w http.ResponseWriter, r *http.Request, path string)
 	}
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.RequestURI = rw.x.Path, "", rw.x.RawQuery, rw.x.RequestURI
 	if rw.x.Route.Kind == rewrite.KindCatalog && r.Method == http.MethodGet {
-		serveCatalog(m, rw, r, clientQuery)
+		forwardCatalog(m, rw, r)
 		return
 	}
 	m.next.ServeHTTP(rw, r)
@@ -264,7 +205,9 @@ func prepareList(rw *responseWriter) {
 	takeBody(rw)
 }
 
-func serveToken(m *Mirror, w http.ResponseWriter, r *http.Request) {
+// tokenPullPath forwards a token request that MapTokenPull maps, and hands any other to
+// generalTokenPath.
+func tokenPullPath(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	if len(r.RequestURI) > rewrite.MaxRequestTarget {
 		writeError(w, rewrite.TargetTooLong())
 		return
@@ -280,11 +223,11 @@ func serveToken(m *Mirror, w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	serveTokenRequest(m, w, r)
+	generalTokenPath(m, w, r)
 }
 
-// serveTokenRequest maps any token request: several scopes, a login's account, the OAuth2 POST.
-func serveTokenRequest(m *Mirror, w http.ResponseWriter, r *http.Request) {
+// generalTokenPath maps any token request: several scopes, a login's account, the OAuth2 POST.
+func generalTokenPath(m *Mirror, w http.ResponseWriter, r *http.Request) {
 	query, project, err := rewrite.MapTokenRequest(m.projects, r.URL.RawQuery)
 	if err != nil {
 		writeError(w, err)
@@ -354,21 +297,6 @@ func mapTokenForm(r *http.Request, project *rewrite.Project) *rewrite.Error {
 	return nil
 }
 
-// requestScheme trusts X-Forwarded-Proto as Traefik's entrypoint sets it (from the connection,
-// or from a trusted proxy in front), then the connection itself.
-func requestScheme(r *http.Request) string {
-	switch r.Header.Get("X-Forwarded-Proto") {
-	case "https":
-		return "https"
-	case "http":
-		return "http"
-	}
-	if r.TLS != nil {
-		return "https"
-	}
-	return "http"
-}
-
 // setRequestURI keeps URL and RequestURI in step: Traefik's proxy rebuilds the outgoing path and
 // query from RequestURI.
 func setRequestURI(r *http.Request, path, rawQuery string) {
@@ -376,14 +304,4 @@ func setRequestURI(r *http.Request, path, rawQuery string) {
 	r.URL.RawPath = ""
 	r.URL.RawQuery = rawQuery
 	r.RequestURI = r.URL.RequestURI()
-}
-
-func writeError(w http.ResponseWriter, e *rewrite.Error) {
-	body := e.Body()
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Docker-Distribution-API-Version", "registry/2.0")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(e.Status)
-	_, _ = w.Write(body)
 }

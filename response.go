@@ -24,11 +24,14 @@ type responseWriter struct {
 	out                 http.ResponseWriter
 	m                   *Mirror
 	r                   *http.Request
-	x                   rewrite.Exchange
-	// laneTarget is the client's request target when the pull lane mapped it, and pullPath and
-	// pullQuery the client's request when MapPull did; x is then still empty, as the response
-	// rules need it only for some responses.
-	laneTarget, pullPath, pullQuery string
+	// in is the client's request target as received (Request.RequestURI before the plugin mapped
+	// it): the one record of the client's request that the response rules read, as
+	// httputil.ProxyRequest's In.
+	in string
+	// tier is the tier that mapped the request. The general path fills x in as it maps; a lane or
+	// the pull path leaves it empty, and fillExchange fills it from in when a response needs it.
+	tier int
+	x    rewrite.Exchange
 	// document is set for a GET of tags/list or _catalog, whose JSON names are rewritten.
 	document    bool
 	wroteHeader bool
@@ -60,8 +63,16 @@ type bodyWriter struct {
 	mustRewrite bool
 }
 
+// The tiers that map a request (doc.go), as responseWriter.tier records them.
+const (
+	generalTier = iota
+	laneTier
+	pullPathTier
+)
+
+// newResponseWriter is the writer of a request the general path maps; r is as received.
 func newResponseWriter(m *Mirror, w http.ResponseWriter, r *http.Request) *responseWriter {
-	return &responseWriter{ResponseWriter: w, out: w, m: m, r: r}
+	return &responseWriter{ResponseWriter: w, out: w, m: m, r: r, in: r.RequestURI}
 }
 
 // takeBody routes the rest of the response's body through a bodyWriter.
@@ -92,7 +103,7 @@ func (w *responseWriter) WriteHeader(code int) {
 
 // writeStatus tries the pull lane's answer to a 401 before the general rules of writeHeader.
 func writeStatus(w *responseWriter, code int) {
-	if code == http.StatusUnauthorized && w.laneTarget != "" && !w.wroteHeader && laneChallenge(w, w.m, w.r) {
+	if code == http.StatusUnauthorized && w.tier == laneTier && !w.wroteHeader && laneChallenge(w, w.m, w.r) {
 		w.wroteHeader = true
 		return
 	}
@@ -108,7 +119,7 @@ func writeHeader(w *responseWriter, code int) {
 		return
 	}
 	w.wroteHeader = true
-	if w.laneTarget != "" || w.pullPath != "" {
+	if w.tier != generalTier {
 		fillExchange(w)
 	}
 	h := w.out.Header()
@@ -206,8 +217,8 @@ func laneChallengeTemplate(w *responseWriter, m *Mirror, r *http.Request) string
 		origin = requestScheme(r) + "://" + r.Host
 	}
 	query := ""
-	if q := strings.IndexByte(w.laneTarget, '?'); q >= 0 {
-		query = w.laneTarget[q:]
+	if q := strings.IndexByte(w.in, '?'); q >= 0 {
+		query = w.in[q:]
 	}
 	return `Bearer realm="` + origin + m.realmPath + query + m.challengeTail
 }
@@ -291,14 +302,11 @@ func finishLaneError(w *responseWriter) {
 	_, _ = io.WriteString(w.out, body)
 }
 
-// fillExchange fills in the exchange of a pull for the response rules.
+// fillExchange fills in the exchange of a pull that a lane or the pull path mapped, from the
+// client's request as received, for the response rules.
 func fillExchange(w *responseWriter) {
-	if w.laneTarget != "" {
-		w.pullPath, w.pullQuery, _ = strings.Cut(w.laneTarget[len(w.m.mirrorPath):], "?")
-		w.laneTarget = ""
-	}
-	rewrite.FillPull(w.m.projects, &w.x, w.pullPath, w.pullQuery)
-	w.pullPath = ""
+	w.tier = generalTier
+	rewrite.FillPull(w.m.projects, &w.x, w.in, w.m.mirrorPath)
 }
 
 // Flush serves compiled callers that can see it.
@@ -531,4 +539,30 @@ func prepareOrigin(w *responseWriter) *rewrite.Error {
 	}
 	w.x.Origin = origin
 	return nil
+}
+
+// requestScheme trusts X-Forwarded-Proto as Traefik's entrypoint sets it (from the connection,
+// or from a trusted proxy in front), then the connection itself.
+func requestScheme(r *http.Request) string {
+	switch r.Header.Get("X-Forwarded-Proto") {
+	case "https":
+		return "https"
+	case "http":
+		return "http"
+	}
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// writeError answers with the plugin's own registry error.
+func writeError(w http.ResponseWriter, e *rewrite.Error) {
+	body := e.Body()
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Docker-Distribution-API-Version", "registry/2.0")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(body)
 }

@@ -171,3 +171,11 @@ func joinQuery(path, query string) string {
 	}
 	return path + "?" + query
 }
+
+// requestTarget is the request target a client sends for a path and query.
+func requestTarget(path, rawQuery string) string {
+	if rawQuery == "" {
+		return path
+	}
+	return path + "?" + rawQuery
+}

@@ -37,7 +37,7 @@ func FuzzMapRequest(f *testing.F) {
 		err := MapRequest(fuzzProjects, req, path, rawPath, query)
 		filled := exchangeFor()
 		if rawPath == "" {
-			FillPull(fuzzProjects, filled, path, query) // must not panic on a path MapPull would not map
+			FillPull(fuzzProjects, filled, requestTarget(path, query), "") // must not panic on a path MapPull would not map
 		}
 		if pull := MapPull(fuzzProjects, path, rawPath, query); pull != "" {
 			if err != nil || (req.Route.Kind != KindManifest && req.Route.Kind != KindBlob) || req.RequestURI != pull || *filled != *req {

@@ -1,6 +1,9 @@
 package rewrite
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
 
 // maxPullPath is the longest mapped path MapPull returns: one whose name is certainly within
 // maxNameLength. Longer ones go to MapRequest, which measures the name itself.
@@ -33,11 +36,17 @@ func MapPull(p *Projects, path, rawPath, rawQuery string) string {
 	return mapped
 }
 
-// FillPull fills x for a request that MapPull mapped, as MapRequest would, from one regexp
-// match: the plugin needs x only for some responses, a 401 or an error. A request MapPull would
-// not map is filled in by MapRequest itself (x keeps what it got on a refusal): a miss must never
-// panic in the middle of a response.
-func FillPull(p *Projects, x *Exchange, path, rawQuery string) {
+// FillPull fills x for a pull that a lane or MapPull mapped, as MapRequest would, from the
+// client's request target as received (requestTarget: Go's Request.RequestURI, mirrorPath
+// included) and one regexp match: the plugin needs x only for some responses, a 401 or an error.
+// A request MapPull would not map is filled in by MapRequest itself (x keeps what it got on a
+// refusal): a miss must never panic in the middle of a response.
+func FillPull(p *Projects, x *Exchange, requestTarget, mirrorPath string) {
+	path, rawPath, rawQuery := splitTarget(requestTarget)
+	if !strings.HasPrefix(path, mirrorPath) {
+		return // not a mirror's request: MapPull never saw it
+	}
+	path = path[len(mirrorPath):]
 	t := p.Default
 	if rawQuery != "" {
 		t = pullProject(p, rawQuery)
@@ -48,8 +57,8 @@ func FillPull(p *Projects, x *Exchange, path, rawQuery string) {
 		single = true
 		m = singlePullRE.FindStringSubmatchIndex(path)
 	}
-	if t == nil || m == nil {
-		_ = MapRequest(p, x, path, "", rawQuery)
+	if t == nil || m == nil || rawPath != "" {
+		_ = MapRequest(p, x, path, rawPath, rawQuery)
 		return
 	}
 	prefix := t.prefix
@@ -67,6 +76,16 @@ func FillPull(p *Projects, x *Exchange, path, rawQuery string) {
 	x.Path = "/v2/" + x.MappedName + x.Route.Endpoint
 	x.RequestURI = x.Path
 	x.RawQuery = ""
+}
+
+// splitTarget parses a request target as Go's server does, into the URL's Path, RawPath and
+// RawQuery; all three are empty if it cannot (the server would not have served it).
+func splitTarget(requestTarget string) (path, rawPath, rawQuery string) {
+	u, err := url.ParseRequestURI(requestTarget)
+	if err != nil {
+		return "", "", ""
+	}
+	return u.Path, u.RawPath, u.RawQuery
 }
 
 // pullProject is the project of a pull whose query is containerd's lone ns=<registry>.

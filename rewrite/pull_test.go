@@ -42,7 +42,7 @@ func TestMapPull(t *testing.T) {
 		if err := MapRequest(projects, x, tt.path, tt.rawPath, tt.query); err != nil || x.RequestURI != got {
 			t.Errorf("MapRequest(%q, %q) = %q, %v; MapPull gave %q", tt.path, tt.query, x.RequestURI, err, got)
 		}
-		if FillPull(projects, filled, tt.path, tt.query); *filled != *x {
+		if FillPull(projects, filled, requestTarget(tt.path, tt.query), ""); *filled != *x {
 			t.Errorf("FillPull(%q, %q) = %+v, MapRequest gave %+v", tt.path, tt.query, filled, x)
 		}
 	}
@@ -50,6 +50,40 @@ func TestMapPull(t *testing.T) {
 	long := "/v2/a/" + strings.Repeat("b", maxNameLength-len("hub/a/")) + "/manifests/latest"
 	if got := MapPull(projects, long, "", ""); got != "" {
 		t.Errorf("MapPull mapped a name of %d characters", maxNameLength)
+	}
+}
+
+// FillPull reads the client's request target as Go's server parses it, mirror path included,
+// and fills x as MapRequest does from that server's URL; on a target it cannot read, x stays as
+// it was, and nothing panics.
+func TestFillPull(t *testing.T) {
+	projects := NewProjects("hub", map[string]string{"ghcr.io": "ghcr"}, true)
+	for _, tt := range []struct{ target, mirrorPath, path, rawPath, query string }{
+		{"/hub/v2/library/nginx/manifests/latest", "/hub", "/v2/library/nginx/manifests/latest", "", ""},
+		{"/hub/v2/app/blobs/" + digestA + "?ns=ghcr.io", "/hub", "/v2/app/blobs/" + digestA, "", "ns=ghcr.io"},
+		{"http://mirror.example.com/v2/nginx/manifests/latest", "", "/v2/nginx/manifests/latest", "", ""},
+		{"/v2/library%2Fnginx/manifests/latest", "", "/v2/library/nginx/manifests/latest", "/v2/library%2Fnginx/manifests/latest", ""},
+		{"/v2/%6Eginx/manifests/latest?ns=docker.io", "", "/v2/nginx/manifests/latest", "/v2/%6Eginx/manifests/latest", "ns=docker.io"},
+		{"/v2/nginx/tags/list?n=1", "", "/v2/nginx/tags/list", "", "n=1"},
+	} {
+		want, filled := exchangeFor(), exchangeFor()
+		err := MapRequest(projects, want, tt.path, tt.rawPath, tt.query)
+		if FillPull(projects, filled, tt.target, tt.mirrorPath); *filled != *want {
+			t.Errorf("FillPull(%q, %q) = %+v\nMapRequest gave %+v (%v)", tt.target, tt.mirrorPath, filled, want, err)
+		}
+	}
+	for _, tt := range []struct{ target, mirrorPath string }{
+		{"/v2/library/nginx/manifests/latest", "/hub"},
+		{"/hu", "/hub"},
+		{"", ""},
+		{"*", ""},
+		{"/v2/a\x7f/manifests/latest", ""},
+		{"v2/nginx/manifests/latest", ""},
+	} {
+		filled := exchangeFor()
+		if FillPull(projects, filled, tt.target, tt.mirrorPath); filled.Project != nil || filled.RequestURI != "" {
+			t.Errorf("FillPull(%q, %q) filled %+v", tt.target, tt.mirrorPath, filled)
+		}
 	}
 }
 

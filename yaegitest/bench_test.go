@@ -253,13 +253,13 @@ func BenchmarkYaegiRewrite(b *testing.B) {
 	if _, err := i.Eval(`
 var projects = rewrite.NewProjects("hub", nil, true)
 var x = &rewrite.Exchange{}
-func init() { rewrite.FillPull(projects, x, "/v2/library/hello/manifests/latest", "ns=docker.io"); x.Origin = "http://mirror.example.com"; x.RealmPath = "/service/token" }
+func init() { rewrite.FillPull(projects, x, "/v2/library/hello/manifests/latest?ns=docker.io", ""); x.Origin = "http://mirror.example.com"; x.RealmPath = "/service/token" }
 var errorBody = []byte("{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\",\"detail\":[{\"Type\":\"repository\",\"Class\":\"\",\"Name\":\"hub/library/hello\",\"Action\":\"pull\"}]}]}")
 func Nothing() {}
 func MapPull() { rewrite.MapPull(projects, "/v2/library/hello/manifests/latest", "", "ns=docker.io") }
 func MapTokenPull() { rewrite.MapTokenPull(projects, "scope=repository%3Alibrary%2Fhello%3Apull&service=harbor-registry") }
 func MapRequest() { rewrite.MapRequest(projects, &rewrite.Exchange{}, "/v2/library/hello/manifests/latest", "", "ns=docker.io") }
-func FillPull() { rewrite.FillPull(projects, &rewrite.Exchange{}, "/v2/library/hello/manifests/latest", "ns=docker.io") }
+func FillPull() { rewrite.FillPull(projects, &rewrite.Exchange{}, "/v2/library/hello/manifests/latest?ns=docker.io", "") }
 func Origin() { rewrite.Origin("http", "mirror.example.com") }
 func Challenge() { rewrite.Challenge(x, "Bearer realm=\"http://harbor:8080/service/token\",service=\"harbor-registry\",scope=\"repository:hub/library/hello:pull\"") }
 func ErrorBody() { rewrite.ErrorBody(errorBody, x) }
