@@ -27,6 +27,14 @@ bench:
 	grep -q '^ok' ../bench/results/gobench-latest.txt && \
 	cd ../e2e && go run ./cmd/benchtable -in ../bench/results/gobench-latest.txt -readme ../README.md
 
+## bench-compare  BenchmarkYaegi, its floors and the heap on BASE (default main) and this tree, in
+##                alternating rounds (COUNT=6), compared by benchstat; bench/results/compare-*.txt.
+.PHONY: bench-compare
+BASE ?= main
+COUNT ?= 6
+bench-compare:
+	scripts/bench-compare $(BASE) $(COUNT)
+
 ## check-catalog  the Plugin Catalog's checks (traefik/piceus) on this tree: .traefik.yml, go.mod,
 ##                imports, the plugin loaded by Yaegi from its module zip with testData (also in test).
 .PHONY: check-catalog

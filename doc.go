@@ -2,7 +2,7 @@
 // a registry host: a Docker Hub proxy-cache project becomes usable as a Docker registry-mirrors
 // entry, a containerd or podman mirror, or a plain registry host. The rewriting rules live in the
 // rewrite package (their grammar in rewrite/grammar.go); this package glues them to net/http:
-// config.go reads the options, mirror.go builds a Mirror from them once, plugin.go maps requests,
+// config.go reads the options and builds a Mirror from them once, plugin.go maps requests,
 // and response.go and catalogpage.go rewrite Harbor's answers.
 //
 // A request takes the first of three tiers that maps it, each named so throughout: a lane

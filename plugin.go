@@ -62,11 +62,17 @@ func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // forwardLanePull forwards a manifest or blob request the pull lane mapped.
 func forwardLanePull(m *Mirror, w http.ResponseWriter, r *http.Request, target, mapped string) {
+	// Yaegi (speed): the methods are compared in isRead, whose values are allocated only when it
+	// is called; written out here, they would cost every pull five allocations.
 	if len(mapped) > m.maxPull || m.readOnly && !isRead(r) {
 		route(m, w, r)
 		return
 	}
 	forwardPull(m, &responseWriter{ResponseWriter: w, out: w, m: m, r: r, in: target, tier: laneTier}, r, mapped)
+}
+
+func isRead(r *http.Request) bool {
+	return r.Method == http.MethodGet || r.Method == http.MethodHead
 }
 
 // forwardPull sends a pull's request that a lane or the pull path mapped on to Harbor. The
@@ -96,10 +102,6 @@ func forwardLaneToken(m *Mirror, w http.ResponseWriter, r *http.Request, mapped 
 	u.RawQuery = mapped[m.tokenQueryAt:]
 	r.RequestURI = mapped
 	m.next.ServeHTTP(w, r)
-}
-
-func isRead(r *http.Request) bool {
-	return r.Method == http.MethodGet || r.Method == http.MethodHead
 }
 
 // route routes a request that no lane took: registry and token requests to the pull path, and
@@ -184,7 +186,10 @@ func generalPath(m *Mirror, w http.ResponseWriter, r *http.Request, path string)
 		return
 	}
 	if rw.x.Route.Kind != rewrite.KindManifest && rw.x.Route.Kind != rewrite.KindBlob {
-		prepareList(rw)
+		// A tags/list document is rewritten, and a page's Link is rewritten even if the body
+		// comes before the header. Manifests and blobs stream through Traefik's writer directly.
+		rw.document = r.Method == http.MethodGet && rw.x.Route.Kind == rewrite.KindTags
+		takeBody(rw)
 	}
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.RequestURI = rw.x.Path, "", rw.x.RawQuery, rw.x.RequestURI
 	if rw.x.Route.Kind == rewrite.KindCatalog && r.Method == http.MethodGet {
@@ -195,14 +200,6 @@ func generalPath(m *Mirror, w http.ResponseWriter, r *http.Request, path string)
 	if rw.body != nil {
 		finish(rw)
 	}
-}
-
-// prepareList readies the response of a request that is neither a manifest nor a blob: a
-// tags/list document is rewritten, and a page's Link is rewritten even if the body comes before
-// the header. Manifests and blobs stream through Traefik's writer directly.
-func prepareList(rw *responseWriter) {
-	rw.document = rw.r.Method == http.MethodGet && rw.x.Route.Kind == rewrite.KindTags
-	takeBody(rw)
 }
 
 // tokenPullPath forwards a token request that MapTokenPull maps, and hands any other to
@@ -244,7 +241,11 @@ func generalTokenPath(m *Mirror, w http.ResponseWriter, r *http.Request) {
 		writeError(w, rewrite.MethodNotAllowed("the token endpoint takes GET and POST"))
 		return
 	}
-	setRequestURI(r, m.tokenPath, query)
+	// URL and RequestURI in step: Traefik's proxy rebuilds the outgoing target from RequestURI.
+	r.URL.Path = m.tokenPath
+	r.URL.RawPath = ""
+	r.URL.RawQuery = query
+	r.RequestURI = r.URL.RequestURI()
 	m.next.ServeHTTP(w, r)
 }
 
@@ -295,13 +296,4 @@ func mapTokenForm(r *http.Request, project *rewrite.Project) *rewrite.Error {
 	// unmapped form. Yaegi (correctness): an interpreted closure handed to compiled code races.
 	r.GetBody = nil
 	return nil
-}
-
-// setRequestURI keeps URL and RequestURI in step: Traefik's proxy rebuilds the outgoing path and
-// query from RequestURI.
-func setRequestURI(r *http.Request, path, rawQuery string) {
-	r.URL.Path = path
-	r.URL.RawPath = ""
-	r.URL.RawQuery = rawQuery
-	r.RequestURI = r.URL.RequestURI()
 }

@@ -286,13 +286,11 @@ func isOtherErrorDocument(h http.Header) bool {
 		return true
 	}
 	length, kind := h["Content-Length"], h["Content-Type"]
-	return len(length) == 1 && len(length[0]) <= rewrite.MaxErrorBodyDigits && (kind == nil || len(kind) == 1 && isJSONType(kind[0]))
+	return len(length) == 1 && len(length[0]) <= rewrite.MaxErrorBodyDigits && (kind == nil || len(kind) == 1 && len(kind[0]) >= len(jsonType) && strings.EqualFold(kind[0][:len(jsonType)], jsonType))
 }
 
-// isJSONType is the media type application/json in any case, as media types are compared.
-func isJSONType(contentType string) bool {
-	return len(contentType) >= len("application/json") && strings.EqualFold(contentType[:len("application/json")], "application/json")
-}
+// jsonType is compared in any case, as media types are.
+const jsonType = "application/json"
 
 // finishLaneError sends the error document of a pull lane's 401 with the client's names.
 func finishLaneError(w *responseWriter) {

@@ -28,17 +28,11 @@ type Route struct {
 	Endpoint string
 }
 
-// ParsePath parses a decoded path that starts with /v2 (after any mirror path is cut off).
+// parsePath parses into r a decoded path that starts with /v2 (after any mirror path is cut off).
 // The name, reference, digest and upload id are checked against the registry grammar, so a
-// path that parses can only name a repository, never climb out of one.
-func ParsePath(p string) (Route, *Error) {
-	var r Route
-	err := parsePath(&r, p)
-	return r, err
-}
-
-// parsePath fills r. References, digests and upload ids hold no "/", so the last segments decide
-// the endpoint and whatever precedes them is the name.
+// path that parses can only name a repository, never climb out of one. References, digests and
+// upload ids hold no "/", so the last segments decide the endpoint and whatever precedes them is
+// the name.
 func parsePath(r *Route, p string) *Error {
 	if p == "/v2" || p == "/v2/" {
 		r.Kind = KindBase

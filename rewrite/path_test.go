@@ -54,15 +54,16 @@ func TestParsePath(t *testing.T) {
 		{"/v2/" + repeat("a", 256) + "/manifests/latest", Route{}, "NAME_INVALID"},
 	}
 	for _, tt := range tests {
-		got, err := ParsePath(tt.path)
+		var got Route
+		err := parsePath(&got, tt.path)
 		if tt.wantCode != "" {
 			if err == nil || err.Code != tt.wantCode {
-				t.Errorf("ParsePath(%q) = %+v, %v; want error %s", tt.path, got, err, tt.wantCode)
+				t.Errorf("parsePath(%q) = %+v, %v; want error %s", tt.path, got, err, tt.wantCode)
 			}
 			continue
 		}
 		if err != nil || got != tt.want {
-			t.Errorf("ParsePath(%q) = %+v, %v; want %+v", tt.path, got, err, tt.want)
+			t.Errorf("parsePath(%q) = %+v, %v; want %+v", tt.path, got, err, tt.want)
 		}
 	}
 }

@@ -42,11 +42,12 @@ func MapPull(p *Projects, path, rawPath, rawQuery string) string {
 // A request MapPull would not map is filled in by MapRequest itself (x keeps what it got on a
 // refusal): a miss must never panic in the middle of a response.
 func FillPull(p *Projects, x *Exchange, requestTarget, mirrorPath string) {
-	path, rawPath, rawQuery := splitTarget(requestTarget)
-	if !strings.HasPrefix(path, mirrorPath) {
-		return // not a mirror's request: MapPull never saw it
+	// Parsed as Go's server parses it; Request.URL was that parse before the plugin mapped it.
+	u, err := url.ParseRequestURI(requestTarget)
+	if err != nil || !strings.HasPrefix(u.Path, mirrorPath) {
+		return // the server would not have served it, or not a mirror's request: MapPull never saw it
 	}
-	path = path[len(mirrorPath):]
+	path, rawPath, rawQuery := u.Path[len(mirrorPath):], u.RawPath, u.RawQuery
 	t := p.Default
 	if rawQuery != "" {
 		t = pullProject(p, rawQuery)
@@ -76,16 +77,6 @@ func FillPull(p *Projects, x *Exchange, requestTarget, mirrorPath string) {
 	x.Path = "/v2/" + x.MappedName + x.Route.Endpoint
 	x.RequestURI = x.Path
 	x.RawQuery = ""
-}
-
-// splitTarget parses a request target as Go's server does, into the URL's Path, RawPath and
-// RawQuery; all three are empty if it cannot (the server would not have served it).
-func splitTarget(requestTarget string) (path, rawPath, rawQuery string) {
-	u, err := url.ParseRequestURI(requestTarget)
-	if err != nil {
-		return "", "", ""
-	}
-	return u.Path, u.RawPath, u.RawQuery
 }
 
 // pullProject is the project of a pull whose query is containerd's lone ns=<registry>.
