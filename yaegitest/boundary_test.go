@@ -2,6 +2,7 @@ package yaegitest
 
 import (
 	"net/http"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
@@ -87,6 +88,10 @@ func TestYaegiTiersAgree(t *testing.T) {
 	boundary.RunTiersAgree(t, buildYaegiWithLanes, buildYaegiWithoutLanes, 5)
 }
 
-// FuzzYaegiTiers is the plugin's FuzzTiers under Yaegi: any method, target, request body and
-// Harbor answer; the tiers forward the same request and give the same response, without a panic.
-func FuzzYaegiTiers(f *testing.F) { boundary.FuzzTiers(f, buildYaegiWithLanes, buildYaegiWithoutLanes) }
+// FuzzYaegiTiers is the plugin's FuzzTiers under Yaegi, its seeds and its corpus included: any
+// method, target, request body and Harbor answer; the tiers forward the same request and give the
+// same response, without a panic.
+func FuzzYaegiTiers(f *testing.F) {
+	boundary.AddTiersCorpus(f, filepath.Join("..", "testdata", "fuzz", "FuzzTiers"))
+	boundary.FuzzTiers(f, buildYaegiWithLanes, buildYaegiWithoutLanes)
+}

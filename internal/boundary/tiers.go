@@ -5,10 +5,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -68,8 +72,8 @@ func newTierPairs(t testing.TB, lanes, general Build) []tierPair {
 // the grid, in a fixed order so that a run is repeatable; it must be prime to the number of
 // answers so that each request still meets several of them.
 func RunTiersAgree(t *testing.T, lanes, general Build, every int) {
-	if every < 1 || every > 1 && len(harborAnswers)%every == 0 {
-		t.Fatalf("every %d: want 1, or a number prime to the %d answers", every, len(harborAnswers))
+	if every < 1 || gcd(every, len(harborAnswers)) != 1 {
+		t.Fatalf("every %d: want a number prime to the %d answers", every, len(harborAnswers))
 	}
 	pairs := newTierPairs(t, lanes, general)
 	requests := tierRequests()
@@ -97,6 +101,13 @@ func RunTiersAgree(t *testing.T, lanes, general Build, every int) {
 			}
 		})
 	}
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 // FuzzTiers is a fuzz target over ServeHTTP: any method, target, request body and Harbor answer
@@ -129,6 +140,78 @@ func FuzzTiers(f *testing.F, lanes, general Build) {
 	f.Fuzz(func(t *testing.T, method, target, body string, status int, challenge, harbor string, config, shape uint8) {
 		fuzzTier(t, pairs, method, target, body, status, challenge, harbor, config, shape)
 	})
+}
+
+// AddTiersCorpus adds to f the inputs of a FuzzTiers corpus directory (files in go test's "go
+// test fuzz v1" encoding), so that a target of another package replays what the plugin's FuzzTiers
+// found: the plugin's testdata/fuzz/FuzzTiers, which only FuzzTiers itself would read.
+func AddTiersCorpus(f *testing.F, dir string) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range entries {
+		content, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			f.Fatal(err)
+		}
+		in, err := parseTiersInput(string(content))
+		if err != nil {
+			f.Fatalf("%s: %v", e.Name(), err)
+		}
+		f.Add(in...)
+	}
+}
+
+// parseTiersInput reads one corpus file of FuzzTiers as go test reads it (internal/fuzz):
+// method, target, body (string), status (int), challenge, harbor (string), config, shape (byte).
+func parseTiersInput(content string) ([]interface{}, error) {
+	lines := strings.Split(strings.TrimSpace(content), "\n")
+	if len(lines) != 9 || lines[0] != "go test fuzz v1" {
+		return nil, fmt.Errorf("not a go test fuzz v1 file of FuzzTiers' 8 values")
+	}
+	in := make([]interface{}, 8)
+	for i := range in {
+		line := strings.TrimSpace(lines[i+1])
+		open := strings.IndexByte(line, '(')
+		if open < 0 || !strings.HasSuffix(line, ")") {
+			return nil, fmt.Errorf("value %d: %q", i+1, line)
+		}
+		typ, lit := line[:open], line[open+1:len(line)-1]
+		var err error
+		switch {
+		case typ == "string" && i != 3 && i < 6:
+			in[i], err = strconv.Unquote(lit)
+		case typ == "int" && i == 3:
+			var n int64
+			n, err = strconv.ParseInt(lit, 0, 64)
+			in[i] = int(n)
+		case (typ == "byte" || typ == "uint8") && i >= 6:
+			in[i], err = parseByte(lit)
+		default:
+			err = fmt.Errorf("not the type FuzzTiers takes there")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("value %d, %q: %v", i+1, line, err)
+		}
+	}
+	return in, nil
+}
+
+// parseByte reads a byte written as go test writes one, '\x80', or as an integer.
+func parseByte(lit string) (uint8, error) {
+	if len(lit) >= 2 && lit[0] == '\'' && lit[len(lit)-1] == '\'' {
+		code, _, _, err := strconv.UnquoteChar(lit[1:len(lit)-1], '\'')
+		if err == nil && code >= 256 {
+			err = fmt.Errorf("not a byte")
+		}
+		return uint8(code), err
+	}
+	n, err := strconv.ParseUint(lit, 0, 8)
+	return uint8(n), err
 }
 
 // fuzzTier is one input of FuzzTiers.
