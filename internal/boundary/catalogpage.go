@@ -26,8 +26,8 @@ func withCatalogAnswer(e Exchange, status int, body string, link string) Exchang
 	return e
 }
 
-// The catalog is paged by the plugin over Harbor's whole list: Harbor gets no query of the
-// client's, whatever the client sends, and the client gets only the project's names.
+// CatalogExchanges: the catalog is paged by the plugin over Harbor's whole list; Harbor gets no
+// query of the client's, whatever the client sends, and the client gets only the project's names.
 var CatalogExchanges = []Exchange{
 	withCatalogAnswer(catalogExchange("whole list", "/v2/_catalog"), 200,
 		`{"repositories":["hub/x","library/hello","team/app"]}`+"\n", ""),
