@@ -1,332 +1,47 @@
 package harbormirror
 
 import (
-	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"reflect"
-	"regexp"
-	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/harbormirror/harbormirror/internal/boundary"
 )
 
-// The tiers at the plugin boundary: a Mirror tries its lanes first, while withoutLanes serves the
-// same configuration through serveMain only (the fast paths MapPull, MapTokenPull and FillPull,
-// then the general rules). Whatever the client sends and whatever Harbor answers, both must
-// forward the same request and give the same response, and neither may panic.
+// The tiers at the plugin boundary, compiled: a Mirror with its lanes against withoutLanes, the
+// same configuration served by the pull path and the general path only (internal/boundary holds
+// the harness; yaegitest runs the same under Yaegi).
 
-// tierSettings are the configurations the tiers are compared under: ns values routing to the
-// default project (the lanes' alternation) and to another one, mirrorPath empty and set, and the
-// options the lanes read (libraryPrefix, readOnly, publicURL, tokenPath).
-var tierSettings = []map[string]interface{}{
-	{"project": "hub", "registries": map[string]interface{}{"docker.io": "hub", "mirror.gcr.io": "hub", "ghcr.io": "ghcr"}},
-	{"project": "hub", "registries": map[string]interface{}{"docker.io": "hub", "mirror.gcr.io": "hub", "ghcr.io": "ghcr"}, "mirrorPath": "/hub"},
-	{"project": "hub", "libraryPrefix": false, "readOnly": true, "publicURL": "https://dockerhub.example.com", "tokenPath": "/token"},
-	{"project": "dh", "readOnly": true, "mirrorPath": "/m", "tokenPath": "/token"},
-}
-
-// tierPair is one configuration served with and without its lanes, in front of scriptedHarbor.
-type tierPair struct {
-	lanes, general     http.Handler
-	mirrorPath, tokens string // tokens: the mirror's token path, mirrorPath included
-}
-
-func newTierPair(t testing.TB, settings map[string]interface{}) tierPair {
+// buildWithLanes builds the middleware as New does, and fails when it has no lanes to compare.
+func buildWithLanes(t testing.TB, settings map[string]interface{}, next http.Handler) (http.Handler, error) {
 	m, err := newMirror(&Config{Settings: settings})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if m.pullLane == nil {
 		t.Fatalf("%v: no lanes to compare", settings)
 	}
-	m.next = scriptedHarbor{}
-	return tierPair{lanes: m, general: &withoutLanes{m}, mirrorPath: m.mirrorPath, tokens: m.realmPath}
+	m.next = next
+	return m, nil
 }
 
-// harborAnswer is what scriptedHarbor answers; "{name}" in a header or the body stands for the
-// repository Harbor received, as Harbor names it in its challenge scope and error documents.
-type harborAnswer struct {
-	status int
-	header http.Header
-	body   string
+// buildWithoutLanes builds the middleware as New does and serves it without its lanes.
+func buildWithoutLanes(_ testing.TB, settings map[string]interface{}, next http.Handler) (http.Handler, error) {
+	h, err := New(context.Background(), next, &Config{Settings: settings}, "test")
+	if m, ok := h.(*Mirror); ok {
+		return &withoutLanes{m}, nil
+	}
+	return h, err
 }
 
-// bodyShape varies how Harbor sends a body: chunked without Content-Length, gzip-encoded.
-type bodyShape struct{ chunked, gzip bool }
-
-// forwarded is what reached Harbor; zero when nothing did.
-type forwarded struct {
-	Method, RequestURI, URL, Host string
-	Header                        http.Header
-	Body                          string
-	ContentLength                 int64
-}
-
-// tierResult is one handler's side of an exchange.
-type tierResult struct {
-	Forwarded forwarded
-	Status    int
-	Header    http.Header
-	Body      string
-	Panic     string
-}
-
-type answerKey struct{}
-
-// harborCall carries the answer to scriptedHarbor and brings back what reached it, through the
-// request's context, which the plugin forwards with the request.
-type harborCall struct {
-	answer harborAnswer
-	shape  bodyShape
-	got    forwarded
-}
-
-// scriptedHarbor answers as Harbor does: the scripted status, headers and body with the
-// repository it received put in, a Content-Length for the body, and no body to a HEAD.
-type scriptedHarbor struct{}
-
-// harborRepository is the repository of a registry path as Harbor receives it.
-var harborRepository = regexp.MustCompile(`^/v2/(.+?)/(?:manifests|blobs|tags|referrers)/`)
-
-func (scriptedHarbor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	call := r.Context().Value(answerKey{}).(*harborCall)
-	body, _ := io.ReadAll(r.Body)
-	call.got = forwarded{Method: r.Method, RequestURI: r.RequestURI, URL: r.URL.String(), Host: r.Host,
-		Header: r.Header.Clone(), Body: string(body), ContentLength: r.ContentLength}
-	name := "hub/library/hello"
-	if m := harborRepository.FindStringSubmatch(r.URL.Path); m != nil {
-		name = m[1]
-	}
-	h := w.Header()
-	for k, values := range call.answer.header {
-		for _, v := range values {
-			h.Add(k, strings.ReplaceAll(v, "{name}", name))
-		}
-	}
-	doc := strings.ReplaceAll(call.answer.body, "{name}", name)
-	if call.shape.gzip {
-		var b bytes.Buffer
-		zw := gzip.NewWriter(&b)
-		_, _ = io.WriteString(zw, doc)
-		_ = zw.Close()
-		doc = b.String()
-		h.Set("Content-Encoding", "gzip")
-	}
-	if doc != "" && !call.shape.chunked {
-		h.Set("Content-Length", strconv.Itoa(len(doc)))
-	}
-	w.WriteHeader(call.answer.status)
-	if r.Method != http.MethodHead {
-		_, _ = io.WriteString(w, doc)
-	}
-}
-
-// readRequest reads a request as Go's server (Traefik's entrypoint) does; ok is false for one
-// the server would not hand to a handler.
-func readRequest(method, target, body string, header http.Header) (*http.Request, bool) {
-	if strings.ContainsAny(method+target, " \r\n\t") || method == "" || target == "" {
-		return nil, false
-	}
-	var b strings.Builder
-	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: mirror.example.com\r\n")
-	for k, values := range header {
-		for _, v := range values {
-			b.WriteString(k + ": " + v + "\r\n")
-		}
-	}
-	b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
-	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(b.String())))
-	if err != nil || method == http.MethodConnect {
-		return nil, false
-	}
-	return r, true
-}
-
-// serveTier runs one exchange through h.
-func serveTier(h http.Handler, r *http.Request, answer harborAnswer, shape bodyShape) (res tierResult) {
-	call := &harborCall{answer: answer, shape: shape}
-	r = r.WithContext(context.WithValue(r.Context(), answerKey{}, call))
-	rec := httptest.NewRecorder()
-	defer func() {
-		if p := recover(); p != nil {
-			res.Panic = fmt.Sprint(p)
-		}
-	}()
-	h.ServeHTTP(rec, r)
-	return tierResult{Forwarded: call.got, Status: rec.Code, Header: rec.Header(), Body: rec.Body.String()}
-}
-
-// compareTiers serves one exchange with and without lanes and fails on any difference.
-func compareTiers(t *testing.T, pair tierPair, method, target, body string, header http.Header, answer harborAnswer, shape bodyShape) {
-	t.Helper()
-	lanesReq, ok := readRequest(method, target, body, header)
-	if !ok {
-		return
-	}
-	generalReq, _ := readRequest(method, target, body, header)
-	lanes, general := serveTier(pair.lanes, lanesReq, answer, shape), serveTier(pair.general, generalReq, answer, shape)
-	if lanes.Panic != "" || general.Panic != "" {
-		t.Fatalf("%s %s (Harbor %d): panic with lanes %q, without %q", method, target, answer.status, lanes.Panic, general.Panic)
-	}
-	if !reflect.DeepEqual(lanes, general) {
-		t.Fatalf("%s %s, body %q, Harbor answers %d %v %q %+v:\nwith lanes    %+v\nwithout lanes %+v",
-			method, target, body, answer.status, answer.header, answer.body, shape, lanes, general)
-	}
-}
-
-const (
-	tierDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	// Harbor's challenge to a repository request, and its error documents.
-	harborScope        = `Bearer realm="http://mirror.example.com/service/token",service="harbor-registry",scope="repository:`
-	harborChallenge    = harborScope + `{name}:pull"`
-	harborUnauthorized = `{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized to access repository: {name}, action: pull: unauthorized to access repository: {name}, action: pull"}]}` + "\n"
-	harborDetail       = `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"repository","Class":"","Name":"{name}","Action":"pull"}]}]}` + "\n"
-	harborNotFound     = `{"errors":[{"code":"NOT_FOUND","message":"artifact {name}:latest not found"}]}` + "\n"
-	harborUnknown      = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Name":"{name}","Revision":""}}]}` + "\n"
-)
-
-func jsonHeader(more ...string) http.Header {
-	h := http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Docker-Distribution-Api-Version": {"registry/2.0"}}
-	for i := 0; i+1 < len(more); i += 2 {
-		h.Add(more[i], more[i+1])
-	}
-	return h
-}
-
-// harborAnswers are Harbor's answers to the requests of tierRequests.
-var harborAnswers = []harborAnswer{
-	{200, http.Header{"Content-Type": {"application/vnd.oci.image.manifest.v1+json"}, "Docker-Content-Digest": {tierDigest}}, `{"schemaVersion":2}`},
-	{401, jsonHeader("Www-Authenticate", harborChallenge), harborUnauthorized},
-	{401, jsonHeader("Www-Authenticate", harborChallenge+`,error="invalid_token"`), harborDetail},
-	{401, jsonHeader("Www-Authenticate", `Bearer realm="http://mirror.example.com/service/token",service="harbor-registry"`), harborUnauthorized},
-	{401, jsonHeader("Www-Authenticate", `Basic realm="harbor"`), harborUnauthorized},
-	{401, jsonHeader("Www-Authenticate", `Basic realm="harbor"`, "Www-Authenticate", harborChallenge), harborUnauthorized},
-	// challenges and documents naming other repositories, or several
-	{401, jsonHeader("Www-Authenticate", harborScope+`hub/other/x:pull,push"`), harborUnauthorized},
-	{401, jsonHeader("Www-Authenticate", harborScope+`ghcr/library/hello:pull"`), harborUnauthorized},
-	{401, jsonHeader("Www-Authenticate", harborScope+`{name}:pull repository:hub/b:pull"`), harborDetail},
-	{401, jsonHeader("Www-Authenticate", harborScope+`hub/:pull"`), harborUnauthorized},
-	{401, jsonHeader("Www-Authenticate", harborChallenge), `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"repository","Name":"{name}","Action":"pull"},{"Type":"repository","Name":"hub/other/base","Action":"pull"}]}]}`},
-	{403, jsonHeader(), `{"errors":[{"code":"DENIED","message":"{name}: pull denied"}]}`},
-	{404, jsonHeader(), harborNotFound},
-	{404, jsonHeader(), harborUnknown},
-	{202, jsonHeader("Location", "http://mirror.example.com/v2/{name}/blobs/uploads/u-1?_state=x", "Docker-Upload-Uuid", "u-1"), ""},
-	{307, http.Header{"Location": {"https://s3.example.com/b/{name}?sig=1"}}, ""},
-	{200, http.Header{"Content-Type": {"application/json"}}, `{"token":"t","access_token":"t","expires_in":1800}`},
-}
-
-// tierRequests are the clients' requests: "{token}" stands for the token path, and each runs
-// under the mirror path (and, with one, outside it too).
-func tierRequests() []struct{ method, target, body string } {
-	long := func(n int) string { return "a/" + strings.Repeat("b", n-len("a/")) }
-	scope := func(name string) string { return strings.ReplaceAll(name, "/", "%2F") }
-	form := "grant_type=password&service=harbor-registry&scope=repository%3Aother%2Fx%3Apush"
-	var requests []struct{ method, target, body string }
-	add := func(method, target, body string) {
-		requests = append(requests, struct{ method, target, body string }{method, target, body})
-	}
-	for _, name := range []string{"library/hello", "hello", "owner/app", "hub/x", "hub/hub/x", "a/b/c/d", long(250), long(251), long(252)} {
-		for _, query := range []string{"", "?ns=docker.io", "?ns=mirror.gcr.io", "?ns=ghcr.io", "?ns=quay.io", "?ns=docker.io&x=1"} {
-			// dockerd, podman, skopeo, ggcr, containerd with its ns
-			add("HEAD", "/v2/"+name+"/manifests/latest"+query, "")
-			add("GET", "/v2/"+name+"/manifests/"+tierDigest+query, "")
-			add("GET", "/v2/"+name+"/blobs/"+tierDigest+query, "")
-		}
-		// pushes
-		add("PUT", "/v2/"+name+"/manifests/latest", `{"schemaVersion":2}`)
-		add("POST", "/v2/"+name+"/blobs/uploads/?mount="+tierDigest+"&from=library%2Fbase", "")
-		add("PATCH", "/v2/"+name+"/blobs/uploads/u-1?_state=x", "layer")
-		add("GET", "/v2/"+name+"/tags/list?n=1", "")
-		// token requests, GET and the OAuth2 POST, lane-shaped and not
-		for _, query := range []string{"", "ns=docker.io&", "ns=ghcr.io&", "account=alice&"} {
-			lane := "{token}?" + query + "scope=repository%3A" + scope(name) + "%3Apull&service=harbor-registry"
-			add("GET", lane, "")
-			add("HEAD", lane, "")
-			add("POST", lane, form)
-			add("DELETE", lane, "")
-		}
-	}
-	add("GET", "/v2/", "")
-	add("POST", "{token}", form)
-	return requests
-}
-
-func TestTiersAgree(t *testing.T) {
-	requests := tierRequests()
-	for _, settings := range tierSettings {
-		pair := newTierPair(t, settings)
-		t.Run(fmt.Sprint(settings), func(t *testing.T) {
-			for _, req := range requests {
-				targets := []string{pair.mirrorPath + req.target}
-				if pair.mirrorPath != "" {
-					targets = append(targets, req.target) // Harbor's own paths beside the mirror's
-				}
-				for _, target := range targets {
-					target = strings.Replace(target, pair.mirrorPath+"{token}", pair.tokens, 1)
-					target = strings.Replace(target, "{token}", "/service/token", 1)
-					header := http.Header{"X-Forwarded-Proto": {"https"}}
-					if req.body != "" {
-						header.Set("Content-Type", "application/x-www-form-urlencoded")
-					}
-					for _, answer := range harborAnswers {
-						compareTiers(t, pair, req.method, target, req.body, header, answer, bodyShape{})
-					}
-				}
-			}
-		})
-	}
-}
+func TestTiersAgree(t *testing.T) { boundary.RunTiersAgree(t, buildWithLanes, buildWithoutLanes, 1) }
 
 // FuzzTiers: any method, target, request body and Harbor answer, under each configuration of
-// tierSettings: the tiers forward the same request and give the same response, without a panic.
-func FuzzTiers(f *testing.F) {
-	for _, seed := range []struct {
-		method, target, body string
-		status               int
-		challenge, harbor    string
-		config               uint8
-	}{
-		{"HEAD", "/v2/library/hello/manifests/latest", "", 401, harborChallenge, "", 0},
-		{"GET", "/v2/library/hello/manifests/latest?ns=docker.io", "", 401, harborChallenge + `,error="invalid_token"`, harborUnauthorized, 0},
-		{"GET", "/hub/v2/library/nope/manifests/latest", "", 404, "", harborNotFound, 1},
-		{"GET", "/hub/v2/library/hello/blobs/" + tierDigest + "?ns=mirror.gcr.io", "", 401, harborChallenge, harborDetail, 1},
-		{"GET", "/v2/owner/app/manifests/v1?ns=ghcr.io", "", 401, harborChallenge, harborUnauthorized, 0},
-		{"GET", "/service/token?scope=repository%3Alibrary%2Fhello%3Apull&service=harbor-registry", "", 200, "", `{"token":"t"}`, 0},
-		{"GET", "/hub/service/token?ns=docker.io&scope=repository%3Alibrary%2Fhello%3Apull&service=harbor-registry", "", 200, "", "", 1},
-		{"POST", "/service/token?scope=repository%3Alibrary%2Fhello%3Apull&service=harbor-registry", "scope=repository%3Aother%2Fx%3Apush", 200, "", "", 0},
-		{"PUT", "/m/v2/team/app/manifests/v1", "{}", 201, "", "", 3},
-		{"GET", "/v2/a/b/manifests/latest", "", 401, `Basic realm="harbor"`, harborUnauthorized, 2},
-	} {
-		for _, shape := range []uint8{0, 1, 2, 4, 8} {
-			f.Add(seed.method, seed.target, seed.body, seed.status, seed.challenge, seed.harbor, seed.config, shape)
-		}
-	}
-	pairs := make([]tierPair, len(tierSettings))
-	for i, settings := range tierSettings {
-		pairs[i] = newTierPair(f, settings)
-	}
-	f.Fuzz(func(t *testing.T, method, target, body string, status int, challenge, harbor string, config, shape uint8) {
-		if status < 200 || status > 599 {
-			status = 200 + (status%400+400)%400
-		}
-		// shape varies the body's headers: its length left out, gzip, no type, JSON in capitals.
-		answer := harborAnswer{status: status, header: jsonHeader(), body: harbor}
-		switch shape >> 2 & 3 {
-		case 1:
-			answer.header.Del("Content-Type")
-		case 2:
-			answer.header.Set("Content-Type", "Application/JSON")
-		}
-		if challenge != "" {
-			answer.header.Set("Www-Authenticate", challenge)
-		}
-		header := http.Header{"X-Forwarded-Proto": {"https"}, "Content-Type": {"application/x-www-form-urlencoded"}}
-		compareTiers(t, pairs[int(config)%len(pairs)], method, target, body, header, answer, bodyShape{chunked: shape&1 != 0, gzip: shape&2 != 0})
-	})
-}
+// boundary.TierSettings: the tiers forward the same request and give the same response, without
+// a panic.
+func FuzzTiers(f *testing.F) { boundary.FuzzTiers(f, buildWithLanes, buildWithoutLanes) }
+
+// TestExchangesWithoutLanes runs every exchange table (yaegitest runs them with the lanes,
+// compiled and under Yaegi) without the lanes: the pull path and the general path must meet each
+// table's expectations alone.
+func TestExchangesWithoutLanes(t *testing.T) { boundary.RunEveryTable(t, buildWithoutLanes) }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/harbormirror/harbormirror/internal/boundary"
 	"github.com/harbormirror/harbormirror/rewrite"
 )
 
@@ -26,7 +27,7 @@ func hostileBenchRequests() map[string]hostileBenchRequest {
 	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 	// The most a token request may ask for: MaxScopes scope parameters and more pairs up to
 	// MaxQueryParams, within MaxRequestTarget (GET) or MaxTokenForm (POST).
-	atBounds := "service=harbor-registry&" + scopeParams(rewrite.MaxScopes) + strings.Repeat("&sc%6Fpx=y", rewrite.MaxQueryParams-rewrite.MaxScopes-3)
+	atBounds := "service=harbor-registry&" + boundary.ScopeParams(rewrite.MaxScopes) + strings.Repeat("&sc%6Fpx=y", rewrite.MaxQueryParams-rewrite.MaxScopes-3)
 	tokenGET := "/service/token?" + atBounds
 	tokenGET += "&pad=" + strings.Repeat("p", rewrite.MaxRequestTarget-len(tokenGET)-len("&pad="))
 	tokenForm := "grant_type=password&" + atBounds
@@ -47,7 +48,7 @@ func hostileBenchRequests() map[string]hostileBenchRequest {
 		"UploadPathOfEscapes":   {method: "PATCH", target: "/v2/team/app/blobs/uploads/" + strings.Repeat("%41", nearMiB/3), status: 414},
 		"UploadEscapesAtBounds": {method: "PATCH", target: "/v2/team/app/blobs/uploads/" + strings.Repeat("%41", (rewrite.MaxRequestTarget-100)/6), status: 404},
 		"UploadStateAtBounds":   {method: "PUT", target: "/v2/team/app/blobs/uploads/u-1?digest=" + digest + "&_state=" + strings.Repeat("s", rewrite.MaxRequestTarget-200), status: 200},
-		"TokenScopeListAtOnce":  {method: "GET", target: "/service/token?service=harbor-registry&" + scopeList(rewrite.MaxScopes), status: 200},
+		"TokenScopeListAtOnce":  {method: "GET", target: "/service/token?service=harbor-registry&" + boundary.ScopeList(rewrite.MaxScopes), status: 200},
 		// 1 MiB of headers the plugin reads: Content-Type of an upload, Content-Encoding of a token form.
 		"UploadManyContentTypes": {method: "POST", target: "/v2/team/app/blobs/uploads/", header: http.Header{"Content-Type": manyValues("application/octet-stream", "text/plain")}, status: 200},
 		"TokenManyEncodings":     {method: "POST", target: "/service/token", body: "scope=repository%3Ax%3Apull", header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Content-Encoding": manyValues("identity", "identity")}, status: 415},

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -71,17 +72,61 @@ func interpreter() (*interp.Interpreter, error) {
 	if err != nil {
 		return nil, err
 	}
-	goPath, err := os.MkdirTemp("", "harbormirror-yaegi-")
+	src, goPath, err := pluginDir()
 	if err != nil {
-		return nil, err
-	}
-	// The interpreter reads sources lazily; the temp GOPATH stays for the life of the test binary.
-	src := filepath.Join(goPath, "src", filepath.FromSlash(moduleName))
-	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
 		return nil, err
 	}
 	if err := os.Symlink(root, src); err != nil {
 		return nil, err
+	}
+	return interpreterAt(goPath)
+}
+
+// pluginDir makes a GOPATH for an interpreter and returns the plugin's directory in it, to be
+// made. The interpreter reads sources lazily; the GOPATH stays for the life of the test binary.
+func pluginDir() (src, goPath string, err error) {
+	goPath, err = os.MkdirTemp("", "harbormirror-yaegi-")
+	if err != nil {
+		return "", "", err
+	}
+	src = filepath.Join(goPath, "src", filepath.FromSlash(moduleName))
+	return src, goPath, os.MkdirAll(filepath.Dir(src), 0o755)
+}
+
+// withoutLanesInterpreter is interpreter with one file more in the plugin's package,
+// testdata/withoutlanes/withoutlanes.go: the plugin's directory holds links to each of its
+// non-test Go files and subdirectories, and to that file.
+func withoutLanesInterpreter() (*interp.Interpreter, error) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		return nil, err
+	}
+	extra, err := filepath.Abs(filepath.Join("testdata", "withoutlanes", "withoutlanes.go"))
+	if err != nil {
+		return nil, err
+	}
+	src, goPath, err := pluginDir()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(src, 0o755); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, err
+	}
+	links := map[string]string{"withoutlanes.go": extra}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") {
+			links[name] = filepath.Join(root, name)
+		}
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(src, name)); err != nil {
+			return nil, err
+		}
 	}
 	return interpreterAt(goPath)
 }
@@ -135,7 +180,6 @@ func (p yaegiPlugin) build(t testing.TB, settings map[string]interface{}, next h
 	return handler, nil
 }
 
-func TestYaegiExchanges(t *testing.T)        { runExchanges(t, buildYaegi) }
 func TestYaegiConfigErrors(t *testing.T)     { runConfigErrors(t, buildYaegi) }
 func TestYaegiStreaming(t *testing.T)        { runStreaming(t, buildYaegi) }
 func TestYaegiBodyBeforeHeader(t *testing.T) { runBodyBeforeHeader(t, buildYaegi) }

@@ -1,4 +1,4 @@
-package yaegitest
+package boundary
 
 import (
 	"net/http"
@@ -36,7 +36,7 @@ func (c *originCapture) Write(p []byte) (int, error) {
 // Every response the plugin rewrites with a body has reached Traefik's writer, status and body,
 // by the time Harbor's handler returns, when Harbor declared its length; otherwise Traefik logs
 // OriginStatus 0 and OriginContentSize 0.
-func runOriginCapture(t *testing.T, build build) {
+func RunOriginCapture(t *testing.T, build Build) {
 	for _, e := range originExchanges {
 		t.Run(e.name, func(t *testing.T) {
 			var seen harborStub
@@ -66,15 +66,15 @@ func runOriginCapture(t *testing.T, build build) {
 	}
 }
 
-var originExchanges = []exchange{
+var originExchanges = []Exchange{
 	{name: "pull lane 401 with its error document", method: "GET", target: "/v2/library/hello/manifests/latest",
-		harborStatus: 401, harborHeader: http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Content-Length": {strconv.Itoa(len(harborUnauthorized))},
-			"Www-Authenticate": {realmIn + `,scope="repository:hub/library/hello:pull"`}},
-		harborBody: harborUnauthorized, status: 401, bodyHas: clientUnauthorized},
+		harborStatus: 401, harborHeader: http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Content-Length": {strconv.Itoa(len(HarborUnauthorized))},
+			"Www-Authenticate": {RealmIn + `,scope="repository:hub/library/hello:pull"`}},
+		harborBody: HarborUnauthorized, status: 401, bodyHas: clientUnauthorized},
 	{name: "general 401 with its error document", method: "GET", target: "/v2/library/hello/manifests/latest?x=1",
-		harborStatus: 401, harborHeader: http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Content-Length": {strconv.Itoa(len(harborUnauthorized))},
-			"Www-Authenticate": {realmIn + `,scope="repository:hub/library/hello:pull"`}},
-		harborBody: harborUnauthorized, status: 401, bodyHas: clientUnauthorized},
+		harborStatus: 401, harborHeader: http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Content-Length": {strconv.Itoa(len(HarborUnauthorized))},
+			"Www-Authenticate": {RealmIn + `,scope="repository:hub/library/hello:pull"`}},
+		harborBody: HarborUnauthorized, status: 401, bodyHas: clientUnauthorized},
 	{name: "404 error document", method: "GET", target: "/v2/nope/manifests/latest",
 		harborStatus: 404, harborHeader: http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(harborNotFound))}},
 		harborBody: harborNotFound, status: 404, bodyHas: clientLibraryNotFound},
@@ -87,10 +87,4 @@ var originExchanges = []exchange{
 	{name: "catalog 401", method: "GET", target: "/v2/_catalog",
 		harborStatus: 401, harborHeader: http.Header{"Content-Type": {"application/json"}, "Content-Length": {"20"}, "Www-Authenticate": {`Basic realm="harbor"`}},
 		harborBody: `{"errors":"denied"}` + "\n", status: 401, bodyHas: `{"errors":"denied"}`},
-}
-
-func TestOriginCapture(t *testing.T) {
-	for name, build := range map[string]build{"compiled": buildCompiled, "yaegi": buildYaegi} {
-		t.Run(name, func(t *testing.T) { runOriginCapture(t, build) })
-	}
 }

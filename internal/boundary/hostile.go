@@ -1,18 +1,17 @@
-package yaegitest
+package boundary
 
 import (
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"testing"
 
 	"github.com/harbormirror/harbormirror/rewrite"
 )
 
-// scopeParams is n scope=repository:team/r<i>:pull parameters; scopeList is n such scopes in one
+// ScopeParams is n scope=repository:team/r<i>:pull parameters; ScopeList is n such scopes in one
 // parameter, space-separated.
-func scopeParams(n int) string {
+func ScopeParams(n int) string {
 	pairs := make([]string, n)
 	for i := range pairs {
 		pairs[i] = fmt.Sprintf("scope=repository%%3Ateam%%2Fr%d%%3Apull", i)
@@ -20,7 +19,7 @@ func scopeParams(n int) string {
 	return strings.Join(pairs, "&")
 }
 
-func scopeList(n int) string {
+func ScopeList(n int) string {
 	scopes := make([]string, n)
 	for i := range scopes {
 		scopes[i] = fmt.Sprintf("repository%%3Ateam%%2Fr%d%%3Apull", i)
@@ -28,30 +27,30 @@ func scopeList(n int) string {
 	return "scope=" + strings.Join(scopes, "+")
 }
 
-// mappedScopeParams is scopeParams as Harbor must receive it.
+// mappedScopeParams is ScopeParams as Harbor must receive it.
 func mappedScopeParams(n int) string {
-	return strings.ReplaceAll(scopeParams(n), "repository%3Ateam", "repository%3Ahub%2Fteam")
+	return strings.ReplaceAll(ScopeParams(n), "repository%3Ateam", "repository%3Ahub%2Fteam")
 }
 
 var gzipJSON = http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"gzip"}}
 
 var formHeader = map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
 
-// hostileExchanges are the plugin-level cases of issue #13's classes (bounds, parameters read from
+// HostileExchanges are the plugin-level cases of issue #13's classes (bounds, parameters read from
 // the body, encoded bodies, challenge lists, origin-fix-only realms), compiled and under Yaegi.
-var hostileExchanges = []exchange{
+var HostileExchanges = []Exchange{
 	// Class 1: bounded work per request; refused before any per-parameter work.
 	{name: "bounds: token GET with MaxScopes scope parameters is mapped",
-		method: "GET", target: "/service/token?service=harbor-registry&" + scopeParams(rewrite.MaxScopes),
+		method: "GET", target: "/service/token?service=harbor-registry&" + ScopeParams(rewrite.MaxScopes),
 		forwarded: "/service/token?service=harbor-registry&" + mappedScopeParams(rewrite.MaxScopes), status: 200},
 	{name: "bounds: token GET with one scope parameter too many",
-		method: "GET", target: "/service/token?service=harbor-registry&" + scopeParams(rewrite.MaxScopes+1),
+		method: "GET", target: "/service/token?service=harbor-registry&" + ScopeParams(rewrite.MaxScopes+1),
 		status: 400, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
 	{name: "bounds: token GET with one space-separated scope too many",
-		method: "GET", target: "/service/token?service=harbor-registry&" + scopeList(rewrite.MaxScopes+1),
+		method: "GET", target: "/service/token?service=harbor-registry&" + ScopeList(rewrite.MaxScopes+1),
 		status: 400, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
 	{name: "bounds: token GET with %20-separated scopes over the bound",
-		method: "GET", target: "/service/token?service=harbor-registry&" + strings.ReplaceAll(scopeList(rewrite.MaxScopes+1), "+", "%20"),
+		method: "GET", target: "/service/token?service=harbor-registry&" + strings.ReplaceAll(ScopeList(rewrite.MaxScopes+1), "+", "%20"),
 		status: 400, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
 	{name: "bounds: token GET with too many parameters",
 		method: "GET", target: "/service/token?scope=repository%3Ateam%2Fx%3Apull" + strings.Repeat("&a=b", rewrite.MaxQueryParams),
@@ -60,7 +59,7 @@ var hostileExchanges = []exchange{
 		method: "GET", target: "/service/token?scope=repository%3Ateam%2Fx%3Apull&pad=" + strings.Repeat("p", rewrite.MaxRequestTarget),
 		status: 414, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
 	{name: "bounds: token POST form with too many scopes",
-		method: "POST", target: "/service/token", header: formHeader, body: "grant_type=password&service=harbor-registry&" + scopeList(rewrite.MaxScopes+1),
+		method: "POST", target: "/service/token", header: formHeader, body: "grant_type=password&service=harbor-registry&" + ScopeList(rewrite.MaxScopes+1),
 		status: 400, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
 	{name: "bounds: token POST form with too many parameters",
 		method: "POST", target: "/service/token", header: formHeader, body: "grant_type=password" + strings.Repeat("&a=b", rewrite.MaxQueryParams),
@@ -75,46 +74,46 @@ var hostileExchanges = []exchange{
 		method: "PATCH", target: "/v2/team/app/blobs/uploads/" + strings.Repeat("%41", rewrite.MaxRequestTarget/3+1),
 		status: 414, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
 	{name: "bounds: upload PUT with a long _state within the bound is mapped",
-		method: "PUT", target: "/v2/team/app/blobs/uploads/u-1?_state=" + strings.Repeat("s", 4<<10) + "&digest=" + digest,
-		forwarded: "/v2/hub/team/app/blobs/uploads/u-1?_state=" + strings.Repeat("s", 4<<10) + "&digest=" + digest, status: 200},
+		method: "PUT", target: "/v2/team/app/blobs/uploads/u-1?_state=" + strings.Repeat("s", 4<<10) + "&digest=" + Digest,
+		forwarded: "/v2/hub/team/app/blobs/uploads/u-1?_state=" + strings.Repeat("s", 4<<10) + "&digest=" + Digest, status: 200},
 
 	{name: "bounds: a Host longer than a DNS name is not echoed into a realm",
 		method: "GET", target: "/v2/library/hello/manifests/latest", host: strings.Repeat("a.", 129) + "bc",
-		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {realmIn + `,scope="repository:hub/library/hello:pull"`}},
+		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {RealmIn + `,scope="repository:hub/library/hello:pull"`}},
 		forwarded: "/v2/hub/library/hello/manifests/latest", status: 400, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
 	{name: "bounds: a Host of a DNS name's length and a port is echoed",
 		method: "GET", target: "/v2/", host: strings.Repeat("a.", 126) + "b:65535",
-		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {realmIn}},
+		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {RealmIn}},
 		forwarded: "/v2/", status: 401, header2: map[string]string{"Www-Authenticate": `Bearer realm="http://` + strings.Repeat("a.", 126) + `b:65535/service/token",service="harbor-registry"`}},
 
 	// Class 2: the registry reads mount, from, digest and _state with FormValue, so from a form body
 	// too (before the query); Harbor's permission check reads only the query.
 	{name: "form body: upload POST with from= in a urlencoded body",
-		method: "POST", target: "/v2/team/app/blobs/uploads/?mount=" + digest + "&from=team%2Fbase", header: formHeader,
-		body:   "from=other%2Fsecret&mount=" + digest,
+		method: "POST", target: "/v2/team/app/blobs/uploads/?mount=" + Digest + "&from=team%2Fbase", header: formHeader,
+		body:   "from=other%2Fsecret&mount=" + Digest,
 		status: 415, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
 	{name: "form body: upload POST with a form type in odd case and parameters",
 		method: "POST", target: "/v2/team/app/blobs/uploads/", header: map[string]string{"Content-Type": `Application/X-WWW-Form-Urlencoded; charset="utf-8"`},
-		body:   "from=other%2Fsecret&mount=" + digest,
+		body:   "from=other%2Fsecret&mount=" + Digest,
 		status: 415, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
 	{name: "form body: upload POST with an invalid media parameter (Go still reads the form)",
 		method: "POST", target: "/v2/team/app/blobs/uploads/", header: map[string]string{"Content-Type": "application/x-www-form-urlencoded; =x"},
-		body:   "from=other%2Fsecret&mount=" + digest,
+		body:   "from=other%2Fsecret&mount=" + Digest,
 		status: 415, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
 	{name: "form body: upload POST with a multipart form",
 		method: "POST", target: "/v2/team/app/blobs/uploads/", header: map[string]string{"Content-Type": "multipart/form-data; boundary=b"},
 		body:   "--b\r\nContent-Disposition: form-data; name=\"from\"\r\n\r\nother/secret\r\n--b--\r\n",
 		status: 415, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
 	{name: "form body: upload PUT with digest= in the body",
-		method: "PUT", target: "/v2/team/app/blobs/uploads/u-1?_state=abc%3D&digest=" + digest, header: formHeader,
+		method: "PUT", target: "/v2/team/app/blobs/uploads/u-1?_state=abc%3D&digest=" + Digest, header: formHeader,
 		body:   "digest=sha256:1111111111111111111111111111111111111111111111111111111111111111",
 		status: 415, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
 	{name: "form body: upload PATCH of form type",
 		method: "PATCH", target: "/v2/team/app/blobs/uploads/u-1?_state=abc%3D", header: formHeader, body: "_state=x",
 		status: 415, header2: registryErrorHeaders, bodyHas: `"code":"UNSUPPORTED"`},
 	{name: "form body: a monolithic upload of octet-stream passes",
-		method: "POST", target: "/v2/team/app/blobs/uploads/?digest=" + digest, header: map[string]string{"Content-Type": "application/octet-stream"},
-		body: "from=other%2Fsecret", forwarded: "/v2/hub/team/app/blobs/uploads/?digest=" + digest, forwardedBody: "from=other%2Fsecret", status: 200},
+		method: "POST", target: "/v2/team/app/blobs/uploads/?digest=" + Digest, header: map[string]string{"Content-Type": "application/octet-stream"},
+		body: "from=other%2Fsecret", forwarded: "/v2/hub/team/app/blobs/uploads/?digest=" + Digest, forwardedBody: "from=other%2Fsecret", status: 200},
 
 	// Class 3: encoded bodies are decoded within bounds or refused.
 	{name: "encoded: token POST with Content-Encoding gzip",
@@ -142,8 +141,8 @@ var hostileExchanges = []exchange{
 	{name: "encoded: a gzip error document of a pull lane's 401 loses the project",
 		method: "GET", target: "/v2/library/hello/manifests/latest",
 		harborStatus: 401, harborHeader: http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Content-Encoding": {"gzip"},
-			"Www-Authenticate": {realmIn + `,scope="repository:hub/library/hello:pull"`}},
-		harborBody: gzipped(harborUnauthorized),
+			"Www-Authenticate": {RealmIn + `,scope="repository:hub/library/hello:pull"`}},
+		harborBody: gzipped(HarborUnauthorized),
 		forwarded:  "/v2/hub/library/hello/manifests/latest", status: 401,
 		header2: map[string]string{"Content-Encoding": "", "Www-Authenticate": `Bearer realm="http://mirror.example.com/service/token",service="harbor-registry",scope="repository:library/hello:pull"`},
 		bodyHas: clientUnauthorized},
@@ -177,15 +176,15 @@ var hostileExchanges = []exchange{
 		forwarded: "/v2/hub/library/hello/tags/list", status: 502, header2: registryErrorHeaders},
 	{name: "content type: a pull lane's 401 with an untyped error document loses the project",
 		method: "GET", target: "/v2/library/hello/manifests/latest",
-		harborStatus: 401, harborHeader: http.Header{"Content-Length": {strconv.Itoa(len(harborUnauthorized))},
-			"Www-Authenticate": {realmIn + `,scope="repository:hub/library/hello:pull"`}},
-		harborBody: harborUnauthorized, forwarded: "/v2/hub/library/hello/manifests/latest", status: 401, bodyHas: clientUnauthorized,
+		harborStatus: 401, harborHeader: http.Header{"Content-Length": {strconv.Itoa(len(HarborUnauthorized))},
+			"Www-Authenticate": {RealmIn + `,scope="repository:hub/library/hello:pull"`}},
+		harborBody: HarborUnauthorized, forwarded: "/v2/hub/library/hello/manifests/latest", status: 401, bodyHas: clientUnauthorized,
 		header2: map[string]string{"Content-Length": strconv.Itoa(len(clientUnauthorized)), "Www-Authenticate": `Bearer realm="http://mirror.example.com/service/token",service="harbor-registry",scope="repository:library/hello:pull"`}},
 	{name: "content type: a pull lane's 401 with an Application/Json error document loses the project",
 		method: "GET", target: "/v2/library/hello/manifests/latest",
-		harborStatus: 401, harborHeader: http.Header{"Content-Type": {"Application/Json"}, "Content-Length": {strconv.Itoa(len(harborUnauthorized))},
-			"Www-Authenticate": {realmIn + `,scope="repository:hub/library/hello:pull"`}},
-		harborBody: harborUnauthorized, forwarded: "/v2/hub/library/hello/manifests/latest", status: 401, bodyHas: clientUnauthorized},
+		harborStatus: 401, harborHeader: http.Header{"Content-Type": {"Application/Json"}, "Content-Length": {strconv.Itoa(len(HarborUnauthorized))},
+			"Www-Authenticate": {RealmIn + `,scope="repository:hub/library/hello:pull"`}},
+		harborBody: HarborUnauthorized, forwarded: "/v2/hub/library/hello/manifests/latest", status: 401, bodyHas: clientUnauthorized},
 	{name: "content type: an error document of APPLICATION/JSON loses the project",
 		method: "GET", target: "/v2/nope/manifests/latest",
 		harborStatus: 404, harborHeader: http.Header{"Content-Type": {"APPLICATION/JSON; charset=utf-8"}, "Content-Length": {strconv.Itoa(len(harborNotFound))}},
@@ -194,12 +193,12 @@ var hostileExchanges = []exchange{
 	// Class 5: a Www-Authenticate value is an RFC 7235 list.
 	{name: "challenge list: token68 scheme before Harbor's Bearer challenge",
 		method: "GET", target: "/v2/library/hello/manifests/latest", header: map[string]string{"X-Forwarded-Proto": "https"},
-		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {`Negotiate YWJjZA==, ` + realmIn + `,scope="repository:hub/library/hello:pull"`}},
+		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {`Negotiate YWJjZA==, ` + RealmIn + `,scope="repository:hub/library/hello:pull"`}},
 		forwarded: "/v2/hub/library/hello/manifests/latest", status: 401,
 		header2: map[string]string{"Www-Authenticate": `Negotiate YWJjZA==, Bearer realm="https://mirror.example.com/service/token",service="harbor-registry",scope="repository:library/hello:pull"`}},
 	{name: "challenge list: two Bearer challenges and a quoted comma",
 		method: "GET", target: "/v2/team/app/tags/list",
-		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {`Digest realm="a, Bearer realm=\"x\"", ` + realmIn + `,scope="repository:hub/team/app:pull", Bearer realm="http://harbor-core:8080/service/token"`}},
+		harborStatus: 401, harborHeader: http.Header{"Www-Authenticate": {`Digest realm="a, Bearer realm=\"x\"", ` + RealmIn + `,scope="repository:hub/team/app:pull", Bearer realm="http://harbor-core:8080/service/token"`}},
 		forwarded: "/v2/hub/team/app/tags/list", status: 401,
 		header2: map[string]string{"Www-Authenticate": `Digest realm="a, Bearer realm=\"x\"", Bearer realm="http://mirror.example.com/service/token",service="harbor-registry",scope="repository:team/app:pull", Bearer realm="http://mirror.example.com/service/token"`}},
 
@@ -217,6 +216,3 @@ var hostileExchanges = []exchange{
 		forwarded: "/v2/", status: 401,
 		header2: map[string]string{"Www-Authenticate": `Negotiate YWJjZA==, Bearer realm="https://harbor.example.com/service/token",service="harbor-registry"`}},
 }
-
-func TestHostileExchanges(t *testing.T)      { runExchangeTable(t, buildCompiled, hostileExchanges) }
-func TestYaegiHostileExchanges(t *testing.T) { runExchangeTable(t, buildYaegi, hostileExchanges) }

@@ -1,9 +1,8 @@
-package yaegitest
+package boundary
 
 import (
 	"net/http"
 	"strconv"
-	"testing"
 )
 
 // A repository whose name begins with the project's own name (hub/x on project hub, hub/hub/x in
@@ -16,11 +15,11 @@ const (
 	clientOwnNameNotFound     = `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":[{"Name":"hub/x"},{"Name":"hub/hub/y"}]}]}`
 )
 
-func ownNameUnauthorized(name, target, forwarded string) exchange {
-	return exchange{name: name, method: "GET", target: target,
+func ownNameUnauthorized(name, target, forwarded string) Exchange {
+	return Exchange{name: name, method: "GET", target: target,
 		harborStatus: 401, harborHeader: http.Header{"Content-Type": {"application/json; charset=utf-8"},
 			"Content-Length":   {strconv.Itoa(len(harborOwnNameUnauthorized))},
-			"Www-Authenticate": {realmIn + `,scope="repository:hub/hub/x:pull"`}},
+			"Www-Authenticate": {RealmIn + `,scope="repository:hub/hub/x:pull"`}},
 		harborBody: harborOwnNameUnauthorized,
 		forwarded:  forwarded, status: 401,
 		header2: map[string]string{"Content-Length": strconv.Itoa(len(clientOwnNameUnauthorized)),
@@ -28,7 +27,7 @@ func ownNameUnauthorized(name, target, forwarded string) exchange {
 		bodyHas: clientOwnNameUnauthorized}
 }
 
-var ownNameExchanges = []exchange{
+var OwnNameExchanges = []Exchange{
 	ownNameUnauthorized("401 to hub/x by the pull lane", "/v2/hub/x/manifests/latest", "/v2/hub/hub/x/manifests/latest"),
 	ownNameUnauthorized("401 to hub/x by the general path", "/v2/hub/x/manifests/latest?x=1", "/v2/hub/hub/x/manifests/latest?x=1"),
 	{name: "404 to hub/x names every repository without one project prefix",
@@ -38,10 +37,4 @@ var ownNameExchanges = []exchange{
 		forwarded:  "/v2/hub/hub/x/manifests/latest?x=1", status: 404,
 		header2: map[string]string{"Content-Length": strconv.Itoa(len(clientOwnNameNotFound))},
 		bodyHas: clientOwnNameNotFound},
-}
-
-func TestOwnNameExchanges(t *testing.T) {
-	for name, build := range map[string]build{"compiled": buildCompiled, "yaegi": buildYaegi} {
-		t.Run(name, func(t *testing.T) { runExchangeTable(t, build, ownNameExchanges) })
-	}
 }

@@ -1,8 +1,7 @@
-package yaegitest
+package boundary
 
 import (
 	"strings"
-	"testing"
 )
 
 // harborInvalidReference is Harbor v2.15.2's answer to a manifest reference that is neither a tag
@@ -12,7 +11,7 @@ const harborInvalidReference = `{"errors":[{"code":"NOT_FOUND","message":"invali
 
 // Invalid references are answered as Harbor answers them, without forwarding anything: the OCI
 // conformance suite asks for .INVALID_MANIFEST_NAME and expects 404.
-var referenceExchanges = []exchange{
+var ReferenceExchanges = []Exchange{
 	{name: "GET of the conformance suite's nonexistent manifest", method: "GET", target: "/v2/library/hello/manifests/.INVALID_MANIFEST_NAME",
 		status: 404, header2: registryErrorHeaders, bodyHas: harborInvalidReference},
 	{name: "HEAD of the conformance suite's nonexistent manifest", method: "HEAD", target: "/v2/library/hello/manifests/.INVALID_MANIFEST_NAME",
@@ -33,10 +32,4 @@ var referenceExchanges = []exchange{
 		status: 404, header2: registryErrorHeaders, bodyHas: harborInvalidReference},
 	{name: "blob digest still DIGEST_INVALID", method: "GET", target: "/v2/library/hello/blobs/latest",
 		status: 400, header2: registryErrorHeaders, bodyHas: `"code":"DIGEST_INVALID"`},
-}
-
-func TestReferenceExchanges(t *testing.T) {
-	for name, build := range map[string]build{"compiled": buildCompiled, "yaegi": buildYaegi} {
-		t.Run(name, func(t *testing.T) { runExchangeTable(t, build, referenceExchanges) })
-	}
 }
