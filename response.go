@@ -28,8 +28,9 @@ type responseWriter struct {
 	// it): the one record of the client's request that the response rules read, as
 	// httputil.ProxyRequest's In.
 	in string
-	// tier is the tier that mapped the request. The general path fills x in as it maps; a lane or
-	// the pull path leaves it empty, and fillExchange fills it from in when a response needs it.
+	// tier is the tier that mapped the request, until x is filled in. The general path fills x as
+	// it maps; a lane or the pull path leaves it empty, and fillExchange fills it from in when a
+	// response first needs it, and sets generalTier: the general rules answer from then on.
 	tier int
 	x    rewrite.Exchange
 	// document is set for a GET of tags/list or _catalog, whose JSON names are rewritten.
