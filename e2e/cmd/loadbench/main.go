@@ -1,15 +1,19 @@
-// Command loadbench measures harbormirror against plain Traefik and the nginx rewrite recipe
-// (issue #5). Against one Harbor-compatible registry on loopback (the e2e fake Harbor, in a
-// child process) it alternates four front ends in rounds:
+// Command loadbench measures harbormirror against plain Traefik, against the floors of any Yaegi
+// plugin, and against the nginx rewrite recipe (issues #5 and #14). Against one
+// Harbor-compatible registry on loopback (the e2e fake Harbor, in a child process) it alternates
+// six front ends in rounds:
 //
-//  1. the registry directly;
-//  2. Traefik v3.6.12 with only its replacePathRegex middleware mapping /v2/ paths (the baseline);
-//  3. Traefik v3.6.12 with harbormirror (project hub);
-//  4. nginx (Debian) with the three-map recipe.
+//   - the registry directly;
+//   - Traefik v3.6.12 with only its replacePathRegex middleware mapping /v2/ paths (the baseline);
+//   - the baseline with an empty Yaegi plugin (it calls next), and with the same plugin wrapping
+//     the ResponseWriter with one interpreted method: what no plugin, and no response-rewriting
+//     plugin, can cost less than;
+//   - Traefik v3.6.12 with harbormirror (project hub);
+//   - nginx (Debian) with the three-map recipe.
 //
-// The servers (registry and front end) are pinned to one core and the load generators (wrk, a
-// small HEAD generator, go-containerregistry) to the other. It writes a markdown report, a JSON
-// file of every sample and an SVG chart; see bench/README.md. Run it with `make loadbench`.
+// The servers (registry and front end) are pinned to one core and the load generators (wrk,
+// vegeta, go-containerregistry) to the other. It writes a markdown report and a JSON file of every
+// sample; see bench/README.md. Run it with `make loadbench`.
 //
 //	loadbench -traefik BIN [-rounds 5] [-duration 5s] [-quick] [-out DIR] [-profile]
 package main
@@ -30,6 +34,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/procfs"
 
 	"github.com/harbormirror/harbormirror/e2e/internal/traefikproc"
 )
@@ -103,10 +109,10 @@ func parseFlags(args []string) (*options, error) {
 	size(&o.largeBlob, "large-blob", 256<<20, "size of the large blob's file")
 	size(&o.pullTotal, "pull-size", 64<<20, "total size of the pull image's ten layers")
 	fs.StringVar(&o.serverCPUs, "server-cpus", "0", "taskset CPU list of the registry and the front ends (empty: no pinning)")
-	fs.StringVar(&o.clientCPUs, "client-cpus", "1", "taskset CPU list of loadbench itself and wrk (empty: no pinning)")
+	fs.StringVar(&o.clientCPUs, "client-cpus", "1", "taskset CPU list of loadbench itself (vegeta, the pulls) and wrk (empty: no pinning)")
 	fs.StringVar(&o.only, "only", "", "comma-separated workloads to run (head1,head32,get32,token32,challenge32,blob1m,blob256m,pull); default all")
 	keep := fs.Bool("keep", false, "keep the work directory (configurations, logs)")
-	fs.StringVar(&o.render, "render", "", "only write the report (markdown, SVG) again from a run's JSON file, into -out")
+	fs.StringVar(&o.render, "render", "", "only write the report again from a run's JSON file, into -out")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -152,7 +158,7 @@ func parseFlags(args []string) (*options, error) {
 }
 
 // pinSelf re-executes loadbench under taskset on the load generator's core, so that it and
-// everything it runs in-process (the HEAD generator, the pulls) stay off the servers' core.
+// everything it runs in-process (vegeta's HEAD loads, the pulls) stay off the servers' core.
 func pinSelf(o *options) error {
 	if o.clientCPUs == "" || os.Getenv("LOADBENCH_PINNED") != "" {
 		return nil
@@ -347,42 +353,39 @@ func (b *bench) start() error {
 	b.results.Registry = b.info
 	logf("registry on %s (images stored in %v)", b.info.URL, time.Since(t0).Round(100*time.Millisecond))
 
-	direct := &frontend{Num: 1, Key: feDirect, Title: "registry directly", Addr: b.info.Host,
+	direct := &frontend{Key: feDirect, Title: "registry directly", Addr: b.info.Host,
 		RepoPrefix: project + "/", ScopePrefix: project + "/"}
-	add := func(fe *frontend, err error) error {
+	for _, key := range feOrder {
+		var fe *frontend
+		var err error
+		switch key {
+		case feDirect:
+			fe = direct
+		case feNginx:
+			fe, err = startNginx(o, b.work, b.info.Host)
+		default:
+			fe, err = startTraefik(o, b.work, key, b.info.URL)
+		}
 		if err != nil {
 			return err
 		}
 		b.mu.Lock()
-		defer b.mu.Unlock()
 		b.frontends = append(b.frontends, fe)
 		if b.stopped && fe.proc != nil {
 			fe.proc.stop()
 		}
-		return nil
-	}
-	if err := add(direct, nil); err != nil {
-		return err
-	}
-	if err := add(startTraefik(o, b.work, false, b.info.URL)); err != nil {
-		return err
-	}
-	if err := add(startTraefik(o, b.work, true, b.info.URL)); err != nil {
-		return err
-	}
-	if err := add(startNginx(o, b.work, b.info.Host)); err != nil {
-		return err
+		b.mu.Unlock()
 	}
 	for _, fe := range b.frontends {
 		if err := b.preflight(fe); err != nil {
 			return fmt.Errorf("preflight: %w", err)
 		}
-		b.results.Frontends = append(b.results.Frontends, frontendInfo{Num: fe.Num, Key: fe.Key, Title: fe.Title, Challenge: fe.Challenge})
+		b.results.Frontends = append(b.results.Frontends, frontendInfo{Key: fe.Key, Title: fe.Title, Challenge: fe.Challenge})
 		if fe.proc != nil {
 			m, _ := fe.proc.memory()
 			b.results.Memory[fe.Key] = append(b.results.Memory[fe.Key], m)
 		}
-		logf("%d %-36s %s: token, manifest, challenge, blobs and pull checked", fe.Num, fe.Title, fe.Addr)
+		logf("%-50s %s: token, manifest, challenge, blobs and pull checked", fe.Title, fe.Addr)
 	}
 	return nil
 }
@@ -402,12 +405,13 @@ func (b *bench) estimate() time.Duration {
 			loads++
 		}
 	}
-	d := time.Duration(b.o.rounds*loads*4) * per
+	fes := len(feOrder)
+	d := time.Duration(b.o.rounds*loads*fes) * per
 	if pulls {
-		d += time.Duration(b.o.rounds*b.o.pulls*4) * 400 * time.Millisecond
+		d += time.Duration(b.o.rounds*b.o.pulls*fes) * 400 * time.Millisecond
 	}
 	if !b.o.quick {
-		d += time.Duration(loads*4) * (time.Second + 150*time.Millisecond) // warm-up
+		d += time.Duration(loads*fes) * (time.Second + 150*time.Millisecond) // warm-up
 	}
 	if b.o.profile {
 		d += time.Duration(2*len(strings.Split(b.o.profileWorkloads, ","))) * (max(b.o.profileDuration, 3*time.Second) + time.Second)
@@ -415,7 +419,7 @@ func (b *bench) estimate() time.Duration {
 	return d + 20*time.Second // start-up
 }
 
-// measure runs the warm-up and the rounds. Within a round each workload runs through the four
+// measure runs the warm-up and the rounds. Within a round each workload runs through the
 // front ends back to back, starting with a different one each round, so that a change of the
 // machine's background load hits all of them alike.
 func (b *bench) measure() error {
@@ -499,6 +503,9 @@ func (s sample) line(w workload) string {
 	}
 	if s.Requests > 0 {
 		out += fmt.Sprintf("  cpu/req: front end %.0f µs, registry %.0f µs", s.FrontendCPU/float64(s.Requests)*1e6, s.RegistryCPU/float64(s.Requests)*1e6)
+		if w.Kind == kindVegeta {
+			out += fmt.Sprintf(", vegeta %.0f µs (%.0f%% of its core)", s.LoadCPU/float64(s.Requests)*1e6, s.LoadCPU/s.Seconds*100)
+		}
 	}
 	if s.Problem != "" {
 		out += "  PROBLEM: " + s.Problem
@@ -616,12 +623,15 @@ func orNone(s string) string {
 }
 
 func loadAverage() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
 		return "?"
 	}
-	return strings.Join(f[:3], " ")
+	l, err := fs.LoadAvg()
+	if err != nil {
+		return "?"
+	}
+	return fmt.Sprintf("%.2f %.2f %.2f", l.Load1, l.Load5, l.Load15)
 }
 
 func parseSize(s string) (int64, error) {
