@@ -5,8 +5,10 @@ go 1.26.0
 require (
 	github.com/distribution/distribution/v3 v3.1.2
 	github.com/distribution/reference v0.6.0
+	github.com/docker/go-units v0.5.0
 	github.com/go-jose/go-jose/v4 v4.1.4
 	github.com/google/go-containerregistry v0.22.1
+	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b
 	github.com/opencontainers/go-digest v1.0.0
 	github.com/prometheus/procfs v0.20.1
 	github.com/sirupsen/logrus v1.10.2

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	units "github.com/docker/go-units"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/procfs"
@@ -90,9 +91,9 @@ func workloads(o *options) []workload {
 			request: func(fe *frontend, _ *registryInfo) (string, string, bool, int) {
 				return http.MethodGet, manifestPath(fe), false, http.StatusUnauthorized
 			}},
-		{Key: "blob1m", Title: "blob GET " + humanSize(o.smallBlob) + ", 8 conns", Kind: kindWrk, Conns: 8, Blob: true, request: blob(false)},
-		{Key: "blob256m", Title: "blob GET " + humanSize(o.largeBlob) + ", 1 conn", Kind: kindWrk, Conns: 1, Blob: true, request: blob(true)},
-		{Key: "pull", Title: "pull, 10 layers, " + humanSize(o.pullTotal), Kind: kindPull},
+		{Key: "blob1m", Title: "blob GET " + units.BytesSize(float64(o.smallBlob)) + ", 8 conns", Kind: kindWrk, Conns: 8, Blob: true, request: blob(false)},
+		{Key: "blob256m", Title: "blob GET " + units.BytesSize(float64(o.largeBlob)) + ", 1 conn", Kind: kindWrk, Conns: 1, Blob: true, request: blob(true)},
+		{Key: "pull", Title: "pull, 10 layers, " + units.BytesSize(float64(o.pullTotal)), Kind: kindPull},
 	}
 }
 

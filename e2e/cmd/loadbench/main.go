@@ -35,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	units "github.com/docker/go-units"
 	"github.com/prometheus/procfs"
 
 	"github.com/harbormirror/harbormirror/e2e/internal/traefikproc"
@@ -103,7 +104,12 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.maxRequests, "requests", 0, "stop each load run after this many responses per connection (smoke tests); 0: run for -duration")
 	size := func(p *int64, name string, def int64, usage string) {
 		*p = def
-		fs.Func(name, usage+" (default "+formatSize(def)+")", func(s string) (err error) { *p, err = parseSize(s); return err })
+		fs.Func(name, usage+" (default "+units.BytesSize(float64(def))+")", func(s string) (err error) {
+			if *p, err = units.RAMInBytes(s); err == nil && *p <= 0 {
+				err = fmt.Errorf("size %q: want e.g. 1MiB, 256MiB, 64KiB", s)
+			}
+			return err
+		})
 	}
 	size(&o.smallBlob, "small-blob", 1<<20, "size of the small blob's file")
 	size(&o.largeBlob, "large-blob", 256<<20, "size of the large blob's file")
@@ -263,7 +269,7 @@ func run(o *options) (*results, error) {
 		}
 		paths = append(paths, readme)
 	}
-	fmt.Fprintf(os.Stderr, "\n%s\n", b.results.summary())
+	fmt.Fprintf(os.Stderr, "\n%s\n", b.results.readmeSection(o.out))
 	fmt.Fprintf(os.Stderr, "wrote %s\n", strings.Join(paths, ", "))
 	return b.results, nil
 }
@@ -286,7 +292,7 @@ func renderOnly(o *options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "%s\nwrote %s\n", r.summary(), strings.Join(paths, ", "))
+	fmt.Fprintf(os.Stderr, "%s\nwrote %s\n", r.readmeSection(o.out), strings.Join(paths, ", "))
 	return nil
 }
 
@@ -453,13 +459,6 @@ func (b *bench) measure() error {
 				logf("round %d/%d %-12s %-8s %s", round+1, b.o.rounds, w.Key, fe.Key, s.line(w))
 			}
 		}
-		for _, fe := range b.frontends {
-			if fe.proc != nil {
-				if m, err := fe.proc.memory(); err == nil {
-					b.results.Memory[fe.Key] = append(b.results.Memory[fe.Key], m)
-				}
-			}
-		}
 	}
 	return nil
 }
@@ -568,7 +567,6 @@ func (b *bench) profileTraefik() error {
 func (p *profileSummary) read() {
 	cpu, before, after := p.Stem+"-cpu.pprof", p.Stem+"-allocs-before.pprof", p.Stem+"-allocs-after.pprof"
 	p.CPU = pprofTop("-top", "-nodecount=25", cpu)
-	p.CPUCum = pprofTop("-top", "-cum", "-nodecount=30", cpu)
 	// The allocs profile is cumulative since start: -base leaves what the load allocated.
 	p.Allocs = pprofTop("-top", "-nodecount=20", "-sample_index=alloc_space", "-base", before, after)
 	p.AllocObjects = pprofTop("-top", "-nodecount=20", "-sample_index=alloc_objects", "-base", before, after)
@@ -632,40 +630,4 @@ func loadAverage() string {
 		return "?"
 	}
 	return fmt.Sprintf("%.2f %.2f %.2f", l.Load1, l.Load5, l.Load15)
-}
-
-func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
-	for _, u := range units {
-		if num, ok := strings.CutSuffix(s, u.suffix); ok {
-			var n int64
-			if _, err := fmt.Sscan(num, &n); err != nil || n <= 0 {
-				return 0, fmt.Errorf("size %q: want e.g. 1MiB, 256MiB, 64KiB", s)
-			}
-			return n * u.mult, nil
-		}
-	}
-	return 0, fmt.Errorf("size %q: want e.g. 1MiB, 256MiB, 64KiB", s)
-}
-
-// humanSize is formatSize with a space: "256 MiB".
-func humanSize(n int64) string {
-	s := formatSize(n)
-	i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
-	return s[:i] + " " + s[i:]
-}
-
-func formatSize(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%dGiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%dB", n)
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	units "github.com/docker/go-units"
 	"github.com/prometheus/procfs"
 
 	"github.com/harbormirror/harbormirror/e2e/internal/readme"
@@ -32,7 +33,7 @@ type results struct {
 	Frontends      []frontendInfo                 `json:"frontends"`
 	Workloads      []workloadInfo                 `json:"workloads"`
 	Samples        map[string]map[string][]sample `json:"samples"` // workload → front end → one per round
-	Memory         map[string][]memory            `json:"memory"`  // front end → after start, after each round, at the end
+	Memory         map[string][]memory            `json:"memory"`  // front end → after start, at the end
 	RegistryMemory memory                         `json:"registry_memory"`
 	Profiles       []profileSummary               `json:"profiles,omitempty"`
 	Notes          []string                       `json:"notes,omitempty"`
@@ -80,7 +81,6 @@ type profileSummary struct {
 	ProfileSecs  float64     `json:"profile_s"`
 	Attribution  attribution `json:"attribution"`
 	CPU          string      `json:"cpu_top"`
-	CPUCum       string      `json:"cpu_top_cum"`
 	Allocs       string      `json:"alloc_space_top"`
 	AllocObjects string      `json:"alloc_objects_top"`
 }
@@ -93,8 +93,8 @@ func newResults(o *options, ws []workload) *results {
 		workloads: ws,
 		Options: map[string]string{
 			"rounds": strconv.Itoa(o.rounds), "duration": o.duration.String(), "quick": strconv.FormatBool(o.quick),
-			"pulls": strconv.Itoa(o.pulls), "small-blob": formatSize(o.smallBlob), "large-blob": formatSize(o.largeBlob),
-			"pull-size": formatSize(o.pullTotal), "server-cpus": o.serverCPUs, "client-cpus": o.clientCPUs,
+			"pulls": strconv.Itoa(o.pulls), "small-blob": units.BytesSize(float64(o.smallBlob)), "large-blob": units.BytesSize(float64(o.largeBlob)),
+			"pull-size": units.BytesSize(float64(o.pullTotal)), "server-cpus": o.serverCPUs, "client-cpus": o.clientCPUs,
 			"requests": strconv.Itoa(o.maxRequests), "profile": strconv.FormatBool(o.profile),
 		},
 	}
@@ -600,37 +600,6 @@ func (r *results) readmeSection(resultsDir string) string {
 // updateReadme puts section between the loadbench markers of the README at path.
 func updateReadme(path, section string) error {
 	return readme.Update(path, readmeBegin, readmeEnd, section)
-}
-
-// summary is the results table for the terminal.
-func (r *results) summary() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-28s %-13s", "workload (median)", "metric")
-	for _, k := range feOrder {
-		fmt.Fprintf(&b, " %10s", k)
-	}
-	fmt.Fprintf(&b, " %9s %9s\n", "plug/trfk", "plug/ngnx")
-	for _, w := range r.workloads {
-		name, f, _ := metricOf(w)
-		fmt.Fprintf(&b, "%-28s %-13s", w.Title, name)
-		for _, k := range feOrder {
-			fmt.Fprintf(&b, " %10.4g", median(r.values(w, k, f)))
-		}
-		fmt.Fprintf(&b, " %9.3f %9.3f\n", r.ratio(w, fePlugin, feTraefik).Median, r.ratio(w, fePlugin, feNginx).Median)
-		unit, _ := cpuUnit(w)
-		fmt.Fprintf(&b, "%-28s %-13s", "  cpu, "+unit, "")
-		for _, k := range feOrder {
-			fmt.Fprintf(&b, " %10.4g", r.cpuPer(w, k))
-		}
-		fmt.Fprintln(&b)
-	}
-	for _, k := range feOrder[1:] {
-		if ms := r.Memory[k]; len(ms) > 0 {
-			fmt.Fprintf(&b, "peak RSS %-8s %.1f MiB\n", k, float64(ms[len(ms)-1].HWM)/(1<<20))
-		}
-	}
-	fmt.Fprintf(&b, "load average %s at start, %s at end; took %s", r.LoadStart, r.LoadEnd, r.Elapsed.Round(time.Second))
-	return b.String()
 }
 
 // ---- the machine ----
