@@ -55,7 +55,6 @@ type machine struct {
 }
 
 type frontendInfo struct {
-	Num       int    `json:"num"`
 	Key       string `json:"key"`
 	Title     string `json:"title"`
 	Challenge string `json:"challenge"` // the 401's Www-Authenticate as its clients see it
@@ -355,7 +354,8 @@ func (r *results) markdown() []byte {
 	}
 	p("\n### Against the floors\n\nWhat each Yaegi front end adds to Traefik alone, from the table above: the empty plugin is what any " +
 		"Yaegi plugin costs, the one-method wrapper what any plugin that rewrites responses costs; harbormirror's cost above each " +
-		"is what its own code adds.\n\n")
+		"is what its own code adds. The floors keep Traefik alone's replacePathRegex, so each is Traefik alone plus exactly its plugin; " +
+		"harbormirror maps the paths itself.\n\n")
 	r.floorsTable(p)
 
 	p("\n## Memory of the front end\n\nResident set of the front end's processes (nginx: master and worker), from /proc/<pid>/status. ")
