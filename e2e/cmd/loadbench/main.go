@@ -258,20 +258,25 @@ func run(o *options) (*results, error) {
 	}
 	b.stop()
 	b.results.finish()
-	paths, err := b.results.write(o.out)
+	return b.results, publish(b.results, o)
+}
+
+// publish writes the report into o.out and, when that is the repository's bench/results, the
+// README's section; it prints the section.
+func publish(r *results, o *options) error {
+	paths, err := r.write(o.out)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if o.out == filepath.Join(o.repo, "bench", "results") {
 		readme := filepath.Join(o.repo, "README.md")
-		if err := updateReadme(readme, b.results.readmeSection("bench/results")); err != nil {
-			return nil, err
+		if err := updateReadme(readme, r.readmeSection("bench/results")); err != nil {
+			return err
 		}
 		paths = append(paths, readme)
 	}
-	fmt.Fprintf(os.Stderr, "\n%s\n", b.results.readmeSection(o.out))
-	fmt.Fprintf(os.Stderr, "wrote %s\n", strings.Join(paths, ", "))
-	return b.results, nil
+	fmt.Fprintf(os.Stderr, "\n%s\nwrote %s\n", r.readmeSection(o.out), strings.Join(paths, ", "))
+	return nil
 }
 
 // renderOnly writes the report of an earlier run again from its JSON file.
@@ -283,17 +288,18 @@ func renderOnly(o *options) error {
 	if o.out == "" {
 		o.out = filepath.Dir(o.render)
 	}
+	if o.out, err = filepath.Abs(o.out); err != nil {
+		return err
+	}
+	if o.repo == "" {
+		o.repo, _ = traefikproc.FindRepo() // none: no README to update
+	}
 	for i := range r.Profiles {
 		if _, err := os.Stat(r.Profiles[i].Stem + "-cpu.pprof"); err == nil {
 			r.Profiles[i].read()
 		}
 	}
-	paths, err := r.write(o.out)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "%s\nwrote %s\n", r.readmeSection(o.out), strings.Join(paths, ", "))
-	return nil
+	return publish(r, o)
 }
 
 // resolve finds the tools and the repository and fills the defaults that depend on them.
