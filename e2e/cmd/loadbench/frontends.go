@@ -78,8 +78,8 @@ type process struct {
 }
 
 // startProcess starts argv under taskset (when cpus is set) in its own process group, killed
-// with this process if it dies.
-func startProcess(name, dir, cpus string, env []string, argv ...string) (*process, error) {
+// with this process if it dies. Its output goes to dir/name.out, its stdout to stdout if set.
+func startProcess(name, dir, cpus string, env []string, stdout io.Writer, argv ...string) (*process, error) {
 	if cpus != "" {
 		argv = append([]string{"taskset", "-c", cpus}, argv...)
 	}
@@ -91,6 +91,9 @@ func startProcess(name, dir, cpus string, env []string, argv ...string) (*proces
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		out.Close()
@@ -179,47 +182,25 @@ func processTree(pid int) []procfs.Proc {
 // ---- the registry ----
 
 // startRegistryProcess runs this binary again as the registry (registryMain) and waits for it
-// to report where it listens and what it stores.
+// to report, on its stdout, where it listens and what it stores.
 func startRegistryProcess(o *options, work string) (*process, registryInfo, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, registryInfo{}, err
 	}
 	args, _ := json.Marshal(registryArgs{Listen: "127.0.0.1:0", SmallBlob: o.smallBlob, LargeBlob: o.largeBlob, PullTotal: o.pullTotal})
-	argv := []string{self}
-	if o.serverCPUs != "" {
-		argv = append([]string{"taskset", "-c", o.serverCPUs}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(), roleEnv+"=registry", registryArgsEnv+"="+string(args))
-	// The registry lives as long as its stdin: it ends with this process, however this ends.
-	stdin, err := cmd.StdinPipe()
+	infoR, infoW, err := os.Pipe()
 	if err != nil {
 		return nil, registryInfo{}, err
 	}
-	stdout, err := cmd.StdoutPipe()
+	p, err := startProcess("registry", work, o.serverCPUs, []string{roleEnv + "=registry", registryArgsEnv + "=" + string(args)}, infoW, self)
+	infoW.Close() // the child has its own
 	if err != nil {
+		infoR.Close()
 		return nil, registryInfo{}, err
 	}
-	errLog, err := os.Create(filepath.Join(work, "registry.out"))
-	if err != nil {
-		return nil, registryInfo{}, err
-	}
-	cmd.Stderr = errLog
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		errLog.Close()
-		return nil, registryInfo{}, fmt.Errorf("start the registry: %w", err)
-	}
-	p := &process{name: "registry", cmd: cmd, dir: work, out: errLog, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		_ = stdin.Close()
-		errLog.Close()
-		close(p.exited)
-	}()
-	line, err := bufio.NewReader(stdout).ReadBytes('\n')
+	line, err := bufio.NewReader(infoR).ReadBytes('\n')
+	go func() { _, _ = io.Copy(io.Discard, infoR) }()
 	var info registryInfo
 	if err == nil {
 		err = json.Unmarshal(line, &info)
@@ -231,7 +212,6 @@ func startRegistryProcess(o *options, work string) (*process, registryInfo, erro
 		p.stop()
 		return nil, info, fmt.Errorf("the registry: %w\n%s", err, tail(readFile(filepath.Join(work, "registry.out")), 10))
 	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	return p, info, nil
 }
 
@@ -301,7 +281,7 @@ func startTraefik(o *options, work, key, registryURL string) (*frontend, error) 
 			return nil, err
 		}
 	}
-	if fe.proc, err = startProcess("traefik", dir, o.serverCPUs, nil, o.traefik, "--configFile="+filepath.Join(dir, "traefik.yml")); err != nil {
+	if fe.proc, err = startProcess("traefik", dir, o.serverCPUs, nil, nil, o.traefik, "--configFile="+filepath.Join(dir, "traefik.yml")); err != nil {
 		return nil, err
 	}
 	middleware := "mappaths@file"
@@ -343,7 +323,7 @@ func startNginx(o *options, work, registryHost string) (*frontend, error) {
 	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
 		return nil, err
 	}
-	if fe.proc, err = startProcess("nginx", dir, o.serverCPUs, nil, o.nginx, "-p", dir, "-c", confPath, "-e", filepath.Join(dir, "error.log")); err != nil {
+	if fe.proc, err = startProcess("nginx", dir, o.serverCPUs, nil, nil, o.nginx, "-p", dir, "-c", confPath, "-e", filepath.Join(dir, "error.log")); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(20 * time.Second)
