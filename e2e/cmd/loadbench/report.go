@@ -586,7 +586,7 @@ func (r *results) readmeSection(resultsDir string) string {
 		if goal, ok := targetOf(w); ok {
 			target = fmt.Sprintf("≥ %.2f: %s", goal, strings.SplitN(verdict(rt.Median, goal, true), " ", 2)[0])
 		}
-		p("| %s | %s | %s | %s | %s | **%.2f** | %s | %.2f |\n", w.Title, name,
+		p("| %s | %s | %s | %s | %s | **%.3f** | %s | %.2f |\n", w.Title, name,
 			fmtStat(statOf(r.values(w, feTraefik, f)), w), fmtStat(statOf(r.values(w, fePlugin, f)), w), fmtStat(statOf(r.values(w, feNginx, f)), w),
 			rt.Median, target, r.ratio(w, fePlugin, feNginx).Median)
 	}
