@@ -62,12 +62,13 @@ demo:
 	exec ../.cache/demo/demo -traefik "$$traefik" -repo "$(CURDIR)" \
 		-listen $(DEMO_LISTEN) -harbor $(DEMO_HARBOR) -api $(DEMO_API) $(DEMO_FLAGS)
 
-## loadbench      the load benchmark: registry, Traefik alone, Traefik + harbormirror, nginx; ~14 min;
-##                writes bench/results/ and README.md's table (LOADBENCH_FLAGS, HARBORMIRROR_TRAEFIK).
-# The load benchmark of issue #5 (e2e/cmd/loadbench, bench/README.md): the registry directly,
-# Traefik alone (replacePathRegex), Traefik + harbormirror and the nginx recipe, alternated in
-# rounds, servers pinned to one core and load generators to the other. ~14 min; writes
-# bench/results/<date>-<machine>.{md,svg,json} and latest.{md,svg}.
+## loadbench      the load benchmark: registry, Traefik alone, the two Yaegi floors, Traefik + harbormirror,
+##                nginx; ~20 min; writes bench/results/ and README.md's table (LOADBENCH_FLAGS, HARBORMIRROR_TRAEFIK).
+# The load benchmark of issues #5 and #14 (e2e/cmd/loadbench, bench/README.md): the registry
+# directly, Traefik alone (replacePathRegex), the same with an empty Yaegi plugin and with a
+# one-method ResponseWriter wrapper (yaegitest/testdata/floorplugins), Traefik + harbormirror and
+# the nginx recipe, alternated in rounds, servers pinned to one core and the load generators to
+# the other. ~20 min; writes bench/results/<date>-<machine>.{md,json} and latest.md.
 # Flags: make loadbench LOADBENCH_FLAGS="-quick" (or "-rounds 7 -duration 4s", "-profile=false").
 .PHONY: loadbench
 LOADBENCH_FLAGS ?=

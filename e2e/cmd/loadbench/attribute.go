@@ -1,12 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"os/exec"
+	"fmt"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/google/pprof/profile"
 )
 
 // Buckets of CPU time in a profile, by what the sampled stack was doing.
@@ -26,51 +27,37 @@ type attribution struct {
 	PluginParts map[string]float64 `json:"plugin_parts_s"`
 }
 
-// attribute reads a CPU profile's stacks (go tool pprof -traces) and gives each sample to its
-// innermost owner: the interpreted plugin when a Yaegi frame comes before (closer to the leaf
-// than) any of Traefik's proxy, transport or connection-writing frames, which the plugin calls
-// but which Traefik alone runs too.
+// attribute reads a CPU profile's stacks and gives each sample to its innermost owner: the
+// interpreted plugin when a Yaegi frame comes before (closer to the leaf than) any of Traefik's
+// proxy, transport or connection-writing frames, which the plugin calls but which Traefik alone
+// runs too.
 func attribute(cpuProfile string) (attribution, error) {
-	out, err := exec.Command("go", "tool", "pprof", "-traces", cpuProfile).Output()
+	f, err := os.Open(cpuProfile)
 	if err != nil {
 		return attribution{}, err
 	}
+	defer f.Close()
+	prof, err := profile.Parse(f)
+	if err != nil {
+		return attribution{}, err
+	}
+	cpu := slices.IndexFunc(prof.SampleType, func(t *profile.ValueType) bool { return t.Type == "cpu" })
+	if cpu < 0 {
+		return attribution{}, fmt.Errorf("%s: not a CPU profile", cpuProfile)
+	}
 	a := attribution{Buckets: map[string]float64{}, PluginParts: map[string]float64{}}
-	var value float64
-	var stack []string
-	flush := func() {
-		if len(stack) > 0 {
-			a.add(value, stack)
-		}
-		stack, value = nil, 0
-	}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "-----------+") {
-			flush()
-			continue
-		}
-		if len(line) < 12 {
-			continue
-		}
-		head, fn := strings.TrimSpace(line[:11]), strings.TrimSpace(line[11:])
-		if head != "" {
-			d, err := time.ParseDuration(head)
-			if err != nil {
-				continue // a header line of the report
+	for _, s := range prof.Sample {
+		var stack []string // leaf first; a location's inlined functions innermost first
+		for _, loc := range s.Location {
+			for _, line := range loc.Line {
+				stack = append(stack, line.Function.Name)
 			}
-			flush()
-			value = d.Seconds()
 		}
-		if fn != "" && value > 0 {
-			fn, _, _ = strings.Cut(fn, " (inline)")
-			stack = append(stack, fn)
+		if len(stack) > 0 {
+			a.add(float64(s.Value[cpu])/1e9, stack)
 		}
 	}
-	flush()
-	return a, sc.Err()
+	return a, nil
 }
 
 func (a *attribution) add(v float64, stack []string) {

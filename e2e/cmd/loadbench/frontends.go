@@ -13,11 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"text/template"
 	"time"
+
+	"github.com/prometheus/procfs"
 
 	"github.com/harbormirror/harbormirror/e2e/internal/traefikproc"
 )
@@ -35,17 +36,20 @@ func render(name string, data any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Front end keys, in the issue's order.
+// Front end keys, in the order of the report's columns.
 const (
 	feDirect  = "direct"
-	feTraefik = "traefik"
-	fePlugin  = "plugin"
+	feTraefik = "traefik" // Traefik alone, mapping paths with replacePathRegex: the baseline
+	feEmpty   = "empty"   // the baseline with an empty Yaegi plugin: the floor of any plugin
+	feWrapper = "wrapper" // the same plugin wrapping the ResponseWriter: the floor of a rewriting one
+	fePlugin  = "plugin"  // Traefik with harbormirror
 	feNginx   = "nginx"
 )
 
+var feOrder = []string{feDirect, feTraefik, feEmpty, feWrapper, fePlugin, feNginx}
+
 // frontend is one way to reach the registry.
 type frontend struct {
-	Num   int    // 1..4, as the issue numbers them
 	Key   string // feDirect ...
 	Title string
 	Addr  string // host:port clients connect to
@@ -74,8 +78,8 @@ type process struct {
 }
 
 // startProcess starts argv under taskset (when cpus is set) in its own process group, killed
-// with this process if it dies.
-func startProcess(name, dir, cpus string, env []string, argv ...string) (*process, error) {
+// with this process if it dies. Its output goes to dir/name.out, its stdout to stdout if set.
+func startProcess(name, dir, cpus string, env []string, stdout io.Writer, argv ...string) (*process, error) {
 	if cpus != "" {
 		argv = append([]string{"taskset", "-c", cpus}, argv...)
 	}
@@ -87,6 +91,9 @@ func startProcess(name, dir, cpus string, env []string, argv ...string) (*proces
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		out.Close()
@@ -131,119 +138,69 @@ type memory struct {
 }
 
 func (p *process) memory() (memory, error) {
-	pids := append([]int{p.cmd.Process.Pid}, childPIDs(p.cmd.Process.Pid)...)
 	var m memory
-	for _, pid := range pids {
-		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, proc := range processTree(p.cmd.Process.Pid) {
+		status, err := proc.NewStatus()
 		if err != nil {
 			return m, err
 		}
-		m.RSS += statusKB(status, "VmRSS:") << 10
-		m.HWM += statusKB(status, "VmHWM:") << 10
+		m.RSS += int64(status.VmRSS)
+		m.HWM += int64(status.VmHWM)
 	}
 	return m, nil
 }
 
 // cpuSeconds is the CPU time (user and system) the process tree has used so far.
-func (p *process) cpuSeconds() float64 {
-	var ticks int64
-	for _, pid := range append([]int{p.cmd.Process.Pid}, childPIDs(p.cmd.Process.Pid)...) {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		// Fields after "(comm)": state ppid ... utime is the 14th field of the line, stime the 15th.
-		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(f) > 12 {
-			u, _ := strconv.ParseInt(f[11], 10, 64)
-			s, _ := strconv.ParseInt(f[12], 10, 64)
-			ticks += u + s
+func (p *process) cpuSeconds() float64 { return cpuSeconds(p.cmd.Process.Pid) }
+
+func cpuSeconds(pid int) float64 {
+	var total float64
+	for _, proc := range processTree(pid) {
+		if stat, err := proc.Stat(); err == nil {
+			total += stat.CPUTime()
 		}
 	}
-	return float64(ticks) / clockTicks
+	return total
 }
 
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on Linux.
-const clockTicks = 100
-
-func statusKB(status []byte, key string) int64 {
-	sc := bufio.NewScanner(bytes.NewReader(status))
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), key); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return n
+// processTree is pid and its direct children.
+func processTree(pid int) []procfs.Proc {
+	self, err := procfs.NewProc(pid)
+	if err != nil {
+		return nil
+	}
+	tree := []procfs.Proc{self}
+	all, _ := procfs.AllProcs()
+	for _, proc := range all {
+		if stat, err := proc.Stat(); err == nil && stat.PPID == pid {
+			tree = append(tree, proc)
 		}
 	}
-	return 0
-}
-
-// childPIDs lists the direct children of pid.
-func childPIDs(pid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-		rest := stat[bytes.LastIndexByte(stat, ')')+1:]
-		fields := strings.Fields(string(rest))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
-			out = append(out, child)
-		}
-	}
-	return out
+	return tree
 }
 
 // ---- the registry ----
 
 // startRegistryProcess runs this binary again as the registry (registryMain) and waits for it
-// to report where it listens and what it stores.
+// to report, on its stdout, where it listens and what it stores.
 func startRegistryProcess(o *options, work string) (*process, registryInfo, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, registryInfo{}, err
 	}
 	args, _ := json.Marshal(registryArgs{Listen: "127.0.0.1:0", SmallBlob: o.smallBlob, LargeBlob: o.largeBlob, PullTotal: o.pullTotal})
-	argv := []string{self}
-	if o.serverCPUs != "" {
-		argv = append([]string{"taskset", "-c", o.serverCPUs}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(), roleEnv+"=registry", registryArgsEnv+"="+string(args))
-	// The registry lives as long as its stdin: it ends with this process, however this ends.
-	stdin, err := cmd.StdinPipe()
+	infoR, infoW, err := os.Pipe()
 	if err != nil {
 		return nil, registryInfo{}, err
 	}
-	stdout, err := cmd.StdoutPipe()
+	p, err := startProcess("registry", work, o.serverCPUs, []string{roleEnv + "=registry", registryArgsEnv + "=" + string(args)}, infoW, self)
+	infoW.Close() // the child has its own
 	if err != nil {
+		infoR.Close()
 		return nil, registryInfo{}, err
 	}
-	errLog, err := os.Create(filepath.Join(work, "registry.out"))
-	if err != nil {
-		return nil, registryInfo{}, err
-	}
-	cmd.Stderr = errLog
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		errLog.Close()
-		return nil, registryInfo{}, fmt.Errorf("start the registry: %w", err)
-	}
-	p := &process{name: "registry", cmd: cmd, dir: work, out: errLog, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		_ = stdin.Close()
-		errLog.Close()
-		close(p.exited)
-	}()
-	line, err := bufio.NewReader(stdout).ReadBytes('\n')
+	line, err := bufio.NewReader(infoR).ReadBytes('\n')
+	go func() { _, _ = io.Copy(io.Discard, infoR) }()
 	var info registryInfo
 	if err == nil {
 		err = json.Unmarshal(line, &info)
@@ -255,38 +212,64 @@ func startRegistryProcess(o *options, work string) (*process, registryInfo, erro
 		p.stop()
 		return nil, info, fmt.Errorf("the registry: %w\n%s", err, tail(readFile(filepath.Join(work, "registry.out")), 10))
 	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	return p, info, nil
 }
 
 // ---- Traefik ----
 
-func startTraefik(o *options, work string, plugin bool, registryURL string) (*frontend, error) {
-	key, num, title := feTraefik, 2, "Traefik v3.6.12, replacePathRegex"
-	if plugin {
-		key, num, title = fePlugin, 3, "Traefik v3.6.12 + harbormirror"
-	}
+// floorModule is the floor plugin (yaegitest/testdata/floorplugins, the source of the Go
+// benchmarks BenchmarkYaegiEmptyPlugin and BenchmarkYaegiEmptyWrapper), loaded by Traefik
+// under this module name.
+const floorModule = "harbormirror.invalid/floorplugin"
+
+// traefikSetup is one Traefik front end: its plugin (none for the baseline), the plugin's
+// settings, and whether replacePathRegex maps the paths (everywhere but with harbormirror,
+// which maps them itself).
+type traefikSetup struct {
+	title    string
+	module   string // the plugin's module name, "" for none
+	src      string // the plugin's sources, below the repository
+	settings map[string]string
+	mapPaths bool
+}
+
+var traefikSetups = map[string]traefikSetup{
+	feTraefik: {title: "Traefik alone", mapPaths: true},
+	feEmpty: {title: "Traefik + empty Yaegi plugin", mapPaths: true,
+		module: floorModule, src: "yaegitest/testdata/floorplugins/src/" + floorModule, settings: map[string]string{"wrapResponse": "false"}},
+	feWrapper: {title: "Traefik + empty Yaegi plugin, one-method wrapper", mapPaths: true,
+		module: floorModule, src: "yaegitest/testdata/floorplugins/src/" + floorModule, settings: map[string]string{"wrapResponse": "true"}},
+	fePlugin: {title: "Traefik + harbormirror",
+		module: traefikproc.ModuleName, src: ".", settings: map[string]string{"project": project}},
+}
+
+func startTraefik(o *options, work, key, registryURL string) (*frontend, error) {
+	setup := traefikSetups[key]
 	dir := filepath.Join(work, key)
 	ports, err := traefikproc.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	fe := &frontend{Num: num, Key: key, Title: title,
+	fe := &frontend{Key: key, Title: setup.title,
 		Addr:    "127.0.0.1:" + strconv.Itoa(ports[0]),
 		apiAddr: "127.0.0.1:" + strconv.Itoa(ports[1]),
 	}
-	if plugin {
-		if err := traefikproc.CopyPlugin(o.repo, traefikproc.PluginDir(dir)); err != nil {
-			return nil, fmt.Errorf("copy the plugin from %s: %w", o.repo, err)
+	if setup.mapPaths {
+		fe.ScopePrefix = project + "/" // its clients ask the token service for the project's names
+	}
+	if setup.module != "" {
+		// Traefik resolves plugins-local/ relative to its working directory.
+		src, dst := filepath.Join(o.repo, setup.src), filepath.Join(dir, "plugins-local", "src", setup.module)
+		if err := traefikproc.CopyPlugin(src, dst); err != nil {
+			return nil, fmt.Errorf("copy the plugin from %s: %w", src, err)
 		}
-	} else {
-		fe.ScopePrefix = project + "/"
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	data := map[string]any{
-		"Listen": fe.Addr, "API": fe.apiAddr, "Plugin": plugin, "Project": project, "Registry": registryURL,
+		"Listen": fe.Addr, "API": fe.apiAddr, "Module": setup.module, "Settings": setup.settings, "MapPaths": setup.mapPaths,
+		"Project": project, "Registry": registryURL,
 		"Log": filepath.Join(dir, "traefik.log"), "Dynamic": filepath.Join(dir, "dynamic.yml"),
 	}
 	for name, file := range map[string]string{"traefik.yml.tmpl": "traefik.yml", "dynamic.yml.tmpl": "dynamic.yml"} {
@@ -298,32 +281,26 @@ func startTraefik(o *options, work string, plugin bool, registryURL string) (*fr
 			return nil, err
 		}
 	}
-	// Traefik resolves plugins-local/ relative to its working directory.
-	if fe.proc, err = startProcess("traefik", dir, o.serverCPUs, nil, o.traefik, "--configFile="+filepath.Join(dir, "traefik.yml")); err != nil {
+	if fe.proc, err = startProcess("traefik", dir, o.serverCPUs, nil, nil, o.traefik, "--configFile="+filepath.Join(dir, "traefik.yml")); err != nil {
 		return nil, err
 	}
-	if err := waitTraefik(fe, plugin, 90*time.Second); err != nil {
-		fe.proc.stop()
-		return nil, err
+	middleware := "mappaths@file"
+	if setup.module != "" {
+		middleware = "plugin@file"
 	}
-	return fe, nil
-}
-
-// waitTraefik waits until the router is enabled with its middleware and, with the plugin,
-// Traefik has logged that it loaded plugins.
-func waitTraefik(fe *frontend, plugin bool, timeout time.Duration) error {
-	logPath := filepath.Join(fe.proc.dir, "traefik.log")
+	logPath := filepath.Join(dir, "traefik.log")
 	alive := func() error {
 		if err := fe.proc.alive(); err != nil {
 			return fmt.Errorf("%w\n%s", err, tail(readFile(logPath), 10))
 		}
 		return nil
 	}
-	want := traefikproc.Router{Name: "mirror@file", Middleware: "mirror@file", Plugin: plugin}
-	if err := traefikproc.WaitRouter("http://"+fe.apiAddr, logPath, want, timeout, alive); err != nil {
-		return fmt.Errorf("%s: %w", fe.Title, err)
+	want := traefikproc.Router{Name: "mirror@file", Middleware: middleware, Plugin: setup.module != ""}
+	if err := traefikproc.WaitRouter("http://"+fe.apiAddr, logPath, want, 90*time.Second, alive); err != nil {
+		fe.proc.stop()
+		return nil, fmt.Errorf("%s: %w", fe.Title, err)
 	}
-	return nil
+	return fe, nil
 }
 
 // ---- nginx ----
@@ -337,7 +314,7 @@ func startNginx(o *options, work, registryHost string) (*frontend, error) {
 	if err != nil {
 		return nil, err
 	}
-	fe := &frontend{Num: 4, Key: feNginx, Title: "nginx, the three-map recipe", Addr: "127.0.0.1:" + strconv.Itoa(ports[0])}
+	fe := &frontend{Key: feNginx, Title: "nginx, the three-map recipe", Addr: "127.0.0.1:" + strconv.Itoa(ports[0])}
 	conf, err := render("nginx.conf.tmpl", map[string]any{"Dir": dir, "Listen": fe.Addr, "Registry": registryHost, "Project": project})
 	if err != nil {
 		return nil, err
@@ -346,7 +323,7 @@ func startNginx(o *options, work, registryHost string) (*frontend, error) {
 	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
 		return nil, err
 	}
-	if fe.proc, err = startProcess("nginx", dir, o.serverCPUs, nil, o.nginx, "-p", dir, "-c", confPath, "-e", filepath.Join(dir, "error.log")); err != nil {
+	if fe.proc, err = startProcess("nginx", dir, o.serverCPUs, nil, nil, o.nginx, "-p", dir, "-c", confPath, "-e", filepath.Join(dir, "error.log")); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -357,7 +334,7 @@ func startNginx(o *options, work, registryHost string) (*frontend, error) {
 		if c, err := net.DialTimeout("tcp", fe.Addr, time.Second); err == nil {
 			c.Close()
 			// The worker, not only the master, must be up before its memory is read.
-			if len(childPIDs(fe.proc.cmd.Process.Pid)) > 0 {
+			if len(processTree(fe.proc.cmd.Process.Pid)) > 1 {
 				return fe, nil
 			}
 		}

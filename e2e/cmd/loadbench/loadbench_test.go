@@ -1,14 +1,11 @@
 package main
 
 import (
-	"encoding/xml"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/harbormirror/harbormirror/e2e/harness"
 )
@@ -23,11 +20,12 @@ func TestMain(m *testing.M) {
 }
 
 // TestQuickSmoke runs `loadbench -quick` with tiny sizes and 10 requests per connection: every
-// front end and workload, the checks, the report and the chart; about 25 s (wrk runs 1 s
-// whatever the request count). The figures mean nothing here.
+// front end and workload, the checks and the report. No check depends on speed: vegeta's loads
+// stop after their count of responses, and a wrk run too short for one response is run again,
+// longer, so a busy machine makes it slower, not different. The figures mean nothing here.
 func TestQuickSmoke(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs real Traefik, nginx and wrk for ~25 s")
+		t.Skip("runs real Traefik (four of them) and nginx")
 	}
 	o, err := parseFlags([]string{"-quick", "-requests", "10", "-small-blob", "64KiB", "-large-blob", "4MiB", "-pull-size", "2MiB"})
 	if err != nil {
@@ -40,12 +38,10 @@ func TestQuickSmoke(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		o.serverCPUs, o.clientCPUs = "", ""
 	}
-	start := time.Now()
 	r, err := run(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("loadbench -quick took %v", time.Since(start).Round(100*time.Millisecond))
 
 	if len(r.Notes) > 0 {
 		t.Errorf("problems: %s", strings.Join(r.Notes, "\n"))
@@ -53,8 +49,15 @@ func TestQuickSmoke(t *testing.T) {
 	for _, w := range workloads(o) {
 		for _, fe := range feOrder {
 			ss := r.Samples[w.Key][fe]
-			if len(ss) != 1 || ss[0].Seconds <= 0 || w.Kind != kindPull && ss[0].Requests == 0 {
-				t.Errorf("%s via %s: samples %+v", w.Key, fe, ss)
+			switch {
+			case len(ss) != 1:
+				t.Errorf("%s via %s: %d samples, want 1", w.Key, fe, len(ss))
+			case w.Kind == kindPull && len(ss[0].PullSeconds) != 1:
+				t.Errorf("%s via %s: %+v, want 1 pull", w.Key, fe, ss[0])
+			case w.Kind == kindVegeta && ss[0].Requests != int64(10*w.Conns):
+				t.Errorf("%s via %s: %d requests, want %d", w.Key, fe, ss[0].Requests, 10*w.Conns)
+			case w.Kind == kindWrk && ss[0].Requests == 0: // wrk stops after about 10 per connection, or its second
+				t.Errorf("%s via %s: no request", w.Key, fe)
 			}
 		}
 	}
@@ -63,33 +66,24 @@ func TestQuickSmoke(t *testing.T) {
 			t.Errorf("the plugin's challenge names the project: %s", fe.Challenge)
 		}
 	}
-	for _, k := range []string{feTraefik, fePlugin, feNginx} {
+	for _, k := range feOrder[1:] {
 		if ms := r.Memory[k]; len(ms) == 0 || ms[len(ms)-1].HWM == 0 {
 			t.Errorf("no memory figures for %s: %+v", k, ms)
 		}
 	}
 
-	stem := r.stem()
-	for _, name := range []string{stem + ".md", stem + ".svg", stem + ".json", "latest.md", "latest.svg"} {
+	for _, name := range []string{r.stem() + ".md", r.stem() + ".json", "latest.md"} {
 		b, err := os.ReadFile(filepath.Join(o.out, name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		switch filepath.Ext(name) {
-		case ".svg":
-			d := xml.NewDecoder(strings.NewReader(string(b)))
-			for {
-				if _, err := d.Token(); err == io.EOF {
-					break
-				} else if err != nil {
-					t.Fatalf("%s is not well-formed XML: %v", name, err)
-				}
-			}
-		case ".md":
-			for _, want := range []string{"| workload | metric |", "3. Traefik v3.6.12 + harbormirror", "VmHWM", "load average", r.Machine.CPU} {
-				if !strings.Contains(string(b), want) {
-					t.Errorf("%s lacks %q", name, want)
-				}
+		if filepath.Ext(name) != ".md" {
+			continue
+		}
+		for _, want := range []string{"| workload | metric |", "Traefik + harbormirror", "Traefik + empty Yaegi plugin", "### Against the floors",
+			"harbormirror − wrapper", "VmHWM", "load average", "**Smoke run**", r.Machine.CPU} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("%s lacks %q", name, want)
 			}
 		}
 	}
@@ -106,7 +100,7 @@ func TestQuickSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{r.Machine.CPU, "| manifest HEAD, 32 conns |", "peak RSS", "](bench/results/latest.svg)", readmeEnd + "\n\nrest"} {
+	for _, want := range []string{r.Machine.CPU, "| manifest HEAD, 32 conns |", "peak RSS", "harbormirror − empty plugin", "](bench/results/latest.md)", readmeEnd + "\n\nrest"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("README section lacks %q:\n%s", want, b)
 		}

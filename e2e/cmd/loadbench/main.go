@@ -1,15 +1,19 @@
-// Command loadbench measures harbormirror against plain Traefik and the nginx rewrite recipe
-// (issue #5). Against one Harbor-compatible registry on loopback (the e2e fake Harbor, in a
-// child process) it alternates four front ends in rounds:
+// Command loadbench measures harbormirror against plain Traefik, against the floors of any Yaegi
+// plugin, and against the nginx rewrite recipe (issues #5 and #14). Against one
+// Harbor-compatible registry on loopback (the e2e fake Harbor, in a child process) it alternates
+// six front ends in rounds:
 //
-//  1. the registry directly;
-//  2. Traefik v3.6.12 with only its replacePathRegex middleware mapping /v2/ paths (the baseline);
-//  3. Traefik v3.6.12 with harbormirror (project hub);
-//  4. nginx (Debian) with the three-map recipe.
+//   - the registry directly;
+//   - Traefik v3.6.12 with only its replacePathRegex middleware mapping /v2/ paths (the baseline);
+//   - the baseline with an empty Yaegi plugin (it calls next), and with the same plugin wrapping
+//     the ResponseWriter with one interpreted method: what no plugin, and no response-rewriting
+//     plugin, can cost less than;
+//   - Traefik v3.6.12 with harbormirror (project hub);
+//   - nginx (Debian) with the three-map recipe.
 //
-// The servers (registry and front end) are pinned to one core and the load generators (wrk, a
-// small HEAD generator, go-containerregistry) to the other. It writes a markdown report, a JSON
-// file of every sample and an SVG chart; see bench/README.md. Run it with `make loadbench`.
+// The servers (registry and front end) are pinned to one core and the load generators (wrk,
+// vegeta, go-containerregistry) to the other. It writes a markdown report and a JSON file of every
+// sample; see bench/README.md. Run it with `make loadbench`.
 //
 //	loadbench -traefik BIN [-rounds 5] [-duration 5s] [-quick] [-out DIR] [-profile]
 package main
@@ -30,6 +34,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	units "github.com/docker/go-units"
+	"github.com/prometheus/procfs"
 
 	"github.com/harbormirror/harbormirror/e2e/internal/traefikproc"
 )
@@ -97,16 +104,21 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.maxRequests, "requests", 0, "stop each load run after this many responses per connection (smoke tests); 0: run for -duration")
 	size := func(p *int64, name string, def int64, usage string) {
 		*p = def
-		fs.Func(name, usage+" (default "+formatSize(def)+")", func(s string) (err error) { *p, err = parseSize(s); return err })
+		fs.Func(name, usage+" (default "+units.BytesSize(float64(def))+")", func(s string) (err error) {
+			if *p, err = units.RAMInBytes(s); err == nil && *p <= 0 {
+				err = fmt.Errorf("size %q: want e.g. 1MiB, 256MiB, 64KiB", s)
+			}
+			return err
+		})
 	}
 	size(&o.smallBlob, "small-blob", 1<<20, "size of the small blob's file")
 	size(&o.largeBlob, "large-blob", 256<<20, "size of the large blob's file")
 	size(&o.pullTotal, "pull-size", 64<<20, "total size of the pull image's ten layers")
 	fs.StringVar(&o.serverCPUs, "server-cpus", "0", "taskset CPU list of the registry and the front ends (empty: no pinning)")
-	fs.StringVar(&o.clientCPUs, "client-cpus", "1", "taskset CPU list of loadbench itself and wrk (empty: no pinning)")
+	fs.StringVar(&o.clientCPUs, "client-cpus", "1", "taskset CPU list of loadbench itself (vegeta, the pulls) and wrk (empty: no pinning)")
 	fs.StringVar(&o.only, "only", "", "comma-separated workloads to run (head1,head32,get32,token32,challenge32,blob1m,blob256m,pull); default all")
 	keep := fs.Bool("keep", false, "keep the work directory (configurations, logs)")
-	fs.StringVar(&o.render, "render", "", "only write the report (markdown, SVG) again from a run's JSON file, into -out")
+	fs.StringVar(&o.render, "render", "", "only write the report again from a run's JSON file, into -out")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -152,7 +164,7 @@ func parseFlags(args []string) (*options, error) {
 }
 
 // pinSelf re-executes loadbench under taskset on the load generator's core, so that it and
-// everything it runs in-process (the HEAD generator, the pulls) stay off the servers' core.
+// everything it runs in-process (vegeta's HEAD loads, the pulls) stay off the servers' core.
 func pinSelf(o *options) error {
 	if o.clientCPUs == "" || os.Getenv("LOADBENCH_PINNED") != "" {
 		return nil
@@ -246,20 +258,25 @@ func run(o *options) (*results, error) {
 	}
 	b.stop()
 	b.results.finish()
-	paths, err := b.results.write(o.out)
+	return b.results, publish(b.results, o)
+}
+
+// publish writes the report into o.out and, when that is the repository's bench/results, the
+// README's section; it prints the section.
+func publish(r *results, o *options) error {
+	paths, err := r.write(o.out)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if o.out == filepath.Join(o.repo, "bench", "results") {
 		readme := filepath.Join(o.repo, "README.md")
-		if err := updateReadme(readme, b.results.readmeSection("bench/results")); err != nil {
-			return nil, err
+		if err := updateReadme(readme, r.readmeSection("bench/results")); err != nil {
+			return err
 		}
 		paths = append(paths, readme)
 	}
-	fmt.Fprintf(os.Stderr, "\n%s\n", b.results.summary())
-	fmt.Fprintf(os.Stderr, "wrote %s\n", strings.Join(paths, ", "))
-	return b.results, nil
+	fmt.Fprintf(os.Stderr, "\n%s\nwrote %s\n", r.readmeSection(o.out), strings.Join(paths, ", "))
+	return nil
 }
 
 // renderOnly writes the report of an earlier run again from its JSON file.
@@ -271,17 +288,18 @@ func renderOnly(o *options) error {
 	if o.out == "" {
 		o.out = filepath.Dir(o.render)
 	}
+	if o.out, err = filepath.Abs(o.out); err != nil {
+		return err
+	}
+	if o.repo == "" {
+		o.repo, _ = traefikproc.FindRepo() // none: no README to update
+	}
 	for i := range r.Profiles {
 		if _, err := os.Stat(r.Profiles[i].Stem + "-cpu.pprof"); err == nil {
 			r.Profiles[i].read()
 		}
 	}
-	paths, err := r.write(o.out)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "%s\nwrote %s\n", r.summary(), strings.Join(paths, ", "))
-	return nil
+	return publish(r, o)
 }
 
 // resolve finds the tools and the repository and fills the defaults that depend on them.
@@ -347,42 +365,39 @@ func (b *bench) start() error {
 	b.results.Registry = b.info
 	logf("registry on %s (images stored in %v)", b.info.URL, time.Since(t0).Round(100*time.Millisecond))
 
-	direct := &frontend{Num: 1, Key: feDirect, Title: "registry directly", Addr: b.info.Host,
+	direct := &frontend{Key: feDirect, Title: "registry directly", Addr: b.info.Host,
 		RepoPrefix: project + "/", ScopePrefix: project + "/"}
-	add := func(fe *frontend, err error) error {
+	for _, key := range feOrder {
+		var fe *frontend
+		var err error
+		switch key {
+		case feDirect:
+			fe = direct
+		case feNginx:
+			fe, err = startNginx(o, b.work, b.info.Host)
+		default:
+			fe, err = startTraefik(o, b.work, key, b.info.URL)
+		}
 		if err != nil {
 			return err
 		}
 		b.mu.Lock()
-		defer b.mu.Unlock()
 		b.frontends = append(b.frontends, fe)
 		if b.stopped && fe.proc != nil {
 			fe.proc.stop()
 		}
-		return nil
-	}
-	if err := add(direct, nil); err != nil {
-		return err
-	}
-	if err := add(startTraefik(o, b.work, false, b.info.URL)); err != nil {
-		return err
-	}
-	if err := add(startTraefik(o, b.work, true, b.info.URL)); err != nil {
-		return err
-	}
-	if err := add(startNginx(o, b.work, b.info.Host)); err != nil {
-		return err
+		b.mu.Unlock()
 	}
 	for _, fe := range b.frontends {
 		if err := b.preflight(fe); err != nil {
 			return fmt.Errorf("preflight: %w", err)
 		}
-		b.results.Frontends = append(b.results.Frontends, frontendInfo{Num: fe.Num, Key: fe.Key, Title: fe.Title, Challenge: fe.Challenge})
+		b.results.Frontends = append(b.results.Frontends, frontendInfo{Key: fe.Key, Title: fe.Title, Challenge: fe.Challenge})
 		if fe.proc != nil {
 			m, _ := fe.proc.memory()
 			b.results.Memory[fe.Key] = append(b.results.Memory[fe.Key], m)
 		}
-		logf("%d %-36s %s: token, manifest, challenge, blobs and pull checked", fe.Num, fe.Title, fe.Addr)
+		logf("%-50s %s: token, manifest, challenge, blobs and pull checked", fe.Title, fe.Addr)
 	}
 	return nil
 }
@@ -402,12 +417,13 @@ func (b *bench) estimate() time.Duration {
 			loads++
 		}
 	}
-	d := time.Duration(b.o.rounds*loads*4) * per
+	fes := len(feOrder)
+	d := time.Duration(b.o.rounds*loads*fes) * per
 	if pulls {
-		d += time.Duration(b.o.rounds*b.o.pulls*4) * 400 * time.Millisecond
+		d += time.Duration(b.o.rounds*b.o.pulls*fes) * 400 * time.Millisecond
 	}
 	if !b.o.quick {
-		d += time.Duration(loads*4) * (time.Second + 150*time.Millisecond) // warm-up
+		d += time.Duration(loads*fes) * (time.Second + 150*time.Millisecond) // warm-up
 	}
 	if b.o.profile {
 		d += time.Duration(2*len(strings.Split(b.o.profileWorkloads, ","))) * (max(b.o.profileDuration, 3*time.Second) + time.Second)
@@ -415,7 +431,7 @@ func (b *bench) estimate() time.Duration {
 	return d + 20*time.Second // start-up
 }
 
-// measure runs the warm-up and the rounds. Within a round each workload runs through the four
+// measure runs the warm-up and the rounds. Within a round each workload runs through the
 // front ends back to back, starting with a different one each round, so that a change of the
 // machine's background load hits all of them alike.
 func (b *bench) measure() error {
@@ -447,13 +463,6 @@ func (b *bench) measure() error {
 				}
 				b.results.add(w.Key, fe.Key, s)
 				logf("round %d/%d %-12s %-8s %s", round+1, b.o.rounds, w.Key, fe.Key, s.line(w))
-			}
-		}
-		for _, fe := range b.frontends {
-			if fe.proc != nil {
-				if m, err := fe.proc.memory(); err == nil {
-					b.results.Memory[fe.Key] = append(b.results.Memory[fe.Key], m)
-				}
 			}
 		}
 	}
@@ -499,6 +508,9 @@ func (s sample) line(w workload) string {
 	}
 	if s.Requests > 0 {
 		out += fmt.Sprintf("  cpu/req: front end %.0f µs, registry %.0f µs", s.FrontendCPU/float64(s.Requests)*1e6, s.RegistryCPU/float64(s.Requests)*1e6)
+		if w.Kind == kindVegeta {
+			out += fmt.Sprintf(", vegeta %.0f µs (%.0f%% of its core)", s.LoadCPU/float64(s.Requests)*1e6, s.LoadCPU/s.Seconds*100)
+		}
 	}
 	if s.Problem != "" {
 		out += "  PROBLEM: " + s.Problem
@@ -561,7 +573,6 @@ func (b *bench) profileTraefik() error {
 func (p *profileSummary) read() {
 	cpu, before, after := p.Stem+"-cpu.pprof", p.Stem+"-allocs-before.pprof", p.Stem+"-allocs-after.pprof"
 	p.CPU = pprofTop("-top", "-nodecount=25", cpu)
-	p.CPUCum = pprofTop("-top", "-cum", "-nodecount=30", cpu)
 	// The allocs profile is cumulative since start: -base leaves what the load allocated.
 	p.Allocs = pprofTop("-top", "-nodecount=20", "-sample_index=alloc_space", "-base", before, after)
 	p.AllocObjects = pprofTop("-top", "-nodecount=20", "-sample_index=alloc_objects", "-base", before, after)
@@ -616,46 +627,13 @@ func orNone(s string) string {
 }
 
 func loadAverage() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
 		return "?"
 	}
-	return strings.Join(f[:3], " ")
-}
-
-func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
-	for _, u := range units {
-		if num, ok := strings.CutSuffix(s, u.suffix); ok {
-			var n int64
-			if _, err := fmt.Sscan(num, &n); err != nil || n <= 0 {
-				return 0, fmt.Errorf("size %q: want e.g. 1MiB, 256MiB, 64KiB", s)
-			}
-			return n * u.mult, nil
-		}
+	l, err := fs.LoadAvg()
+	if err != nil {
+		return "?"
 	}
-	return 0, fmt.Errorf("size %q: want e.g. 1MiB, 256MiB, 64KiB", s)
-}
-
-// humanSize is formatSize with a space: "256 MiB".
-func humanSize(n int64) string {
-	s := formatSize(n)
-	i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
-	return s[:i] + " " + s[i:]
-}
-
-func formatSize(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%dGiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%dB", n)
+	return fmt.Sprintf("%.2f %.2f %.2f", l.Load1, l.Load5, l.Load15)
 }

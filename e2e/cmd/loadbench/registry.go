@@ -70,9 +70,9 @@ type blobInfo struct {
 }
 
 // registryMain is the registry child: the e2e fake Harbor with one public project "hub" holding
-// the benchmark images, until its stdin closes or it gets SIGTERM. The project is public, not a
-// proxy cache, so that every request is served from local storage and costs the same whichever
-// front end sends it.
+// the benchmark images, until SIGTERM (or the SIGKILL startProcess asks for when loadbench
+// dies). The project is public, not a proxy cache, so that every request is served from local
+// storage and costs the same whichever front end sends it.
 func registryMain() {
 	var args registryArgs
 	info, srv, err := func() (registryInfo, *harbor.Server, error) {
@@ -97,17 +97,9 @@ func registryMain() {
 			srv.ResetLog()
 		}
 	}()
-	done := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		close(done)
-	}()
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	select {
-	case <-stop:
-	case <-done:
-	}
+	<-stop
 }
 
 func startRegistry(args registryArgs) (registryInfo, *harbor.Server, error) {

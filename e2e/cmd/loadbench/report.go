@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -15,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	units "github.com/docker/go-units"
+	"github.com/prometheus/procfs"
 
 	"github.com/harbormirror/harbormirror/e2e/internal/readme"
 )
@@ -31,7 +33,7 @@ type results struct {
 	Frontends      []frontendInfo                 `json:"frontends"`
 	Workloads      []workloadInfo                 `json:"workloads"`
 	Samples        map[string]map[string][]sample `json:"samples"` // workload → front end → one per round
-	Memory         map[string][]memory            `json:"memory"`  // front end → after start, after each round, at the end
+	Memory         map[string][]memory            `json:"memory"`  // front end → after start, at the end
 	RegistryMemory memory                         `json:"registry_memory"`
 	Profiles       []profileSummary               `json:"profiles,omitempty"`
 	Notes          []string                       `json:"notes,omitempty"`
@@ -53,7 +55,6 @@ type machine struct {
 }
 
 type frontendInfo struct {
-	Num       int    `json:"num"`
 	Key       string `json:"key"`
 	Title     string `json:"title"`
 	Challenge string `json:"challenge"` // the 401's Www-Authenticate as its clients see it
@@ -79,7 +80,6 @@ type profileSummary struct {
 	ProfileSecs  float64     `json:"profile_s"`
 	Attribution  attribution `json:"attribution"`
 	CPU          string      `json:"cpu_top"`
-	CPUCum       string      `json:"cpu_top_cum"`
 	Allocs       string      `json:"alloc_space_top"`
 	AllocObjects string      `json:"alloc_objects_top"`
 }
@@ -92,8 +92,8 @@ func newResults(o *options, ws []workload) *results {
 		workloads: ws,
 		Options: map[string]string{
 			"rounds": strconv.Itoa(o.rounds), "duration": o.duration.String(), "quick": strconv.FormatBool(o.quick),
-			"pulls": strconv.Itoa(o.pulls), "small-blob": formatSize(o.smallBlob), "large-blob": formatSize(o.largeBlob),
-			"pull-size": formatSize(o.pullTotal), "server-cpus": o.serverCPUs, "client-cpus": o.clientCPUs,
+			"pulls": strconv.Itoa(o.pulls), "small-blob": units.BytesSize(float64(o.smallBlob)), "large-blob": units.BytesSize(float64(o.largeBlob)),
+			"pull-size": units.BytesSize(float64(o.pullTotal)), "server-cpus": o.serverCPUs, "client-cpus": o.clientCPUs,
 			"requests": strconv.Itoa(o.maxRequests), "profile": strconv.FormatBool(o.profile),
 		},
 	}
@@ -221,84 +221,107 @@ func (m machine) slug() string {
 	return fmt.Sprintf("%s-%dcpu", s, m.Cores)
 }
 
-// write writes <stem>.md, .svg and .json into dir and copies the first two to latest.*.
+// write writes <stem>.md and .json into dir, and the report again as latest.md.
 func (r *results) write(dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	stem := r.stem()
-	md, svg := r.markdown(stem), r.svg()
+	md := r.markdown()
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return nil, err
 	}
-	files := []struct {
-		name string
-		data []byte
-	}{{stem + ".md", md}, {stem + ".svg", svg}, {stem + ".json", js}, {"latest.md", md}, {"latest.svg", svg}}
 	var paths []string
-	for _, f := range files {
-		data := f.data
-		if f.name == "latest.md" {
-			// The chart link must name latest.svg in the copy.
-			data = bytes.ReplaceAll(data, []byte("("+stem+".svg)"), []byte("(latest.svg)"))
-		}
-		p := filepath.Join(dir, f.name)
+	for name, data := range map[string][]byte{stem + ".md": md, stem + ".json": js, "latest.md": md} {
+		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			return nil, err
 		}
 		paths = append(paths, p)
 	}
+	slices.Sort(paths)
 	return paths, nil
 }
 
-var feOrder = []string{feDirect, feTraefik, fePlugin, feNginx}
+// column is a front end's column heading: the Traefik front ends with a plugin read as
+// additions to Traefik alone.
+var column = map[string]string{feDirect: "registry directly", feTraefik: "Traefik alone", feEmpty: "+ empty plugin",
+	feWrapper: "+ one-method wrapper", fePlugin: "+ harbormirror", feNginx: "nginx recipe"}
 
 func (r *results) frontendTitle(key string) string {
 	for _, fe := range r.Frontends {
 		if fe.Key == key {
-			return fmt.Sprintf("%d. %s", fe.Num, fe.Title)
+			return fe.Title
 		}
 	}
 	return key
 }
 
-func (r *results) markdown(stem string) []byte {
+// cpuPer is the median over the rounds of the CPU time front end fe (or, for the registry
+// directly, the registry) used per unit of w's work.
+func (r *results) cpuPer(w workload, fe string) float64 {
+	_, per := cpuUnit(w)
+	return median(r.values(w, fe, func(s sample) float64 {
+		if fe == feDirect {
+			return s.RegistryCPU / per(s)
+		}
+		return s.FrontendCPU / per(s)
+	}))
+}
+
+// floorsTable is each workload's CPU per unit of work of Traefik alone, and what each Yaegi
+// front end adds to it; then harbormirror's cost above each floor.
+func (r *results) floorsTable(p func(string, ...any)) {
+	p("| workload | unit | Traefik alone | empty plugin − Traefik | one-method wrapper − Traefik | harbormirror − Traefik | harbormirror − empty plugin | harbormirror − wrapper |\n|---|---|---|---|---|---|---|---|\n")
+	for _, w := range r.workloads {
+		if w.Kind == kindPull {
+			continue // a few pulls' CPU time is within /proc's 10 ms resolution
+		}
+		unit, _ := cpuUnit(w)
+		t, e, wr, h := r.cpuPer(w, feTraefik), r.cpuPer(w, feEmpty), r.cpuPer(w, feWrapper), r.cpuPer(w, fePlugin)
+		p("| %s | %s | %s | %s | %s | **%s** | %s | **%s** |\n", w.Title, unit, fmtCPU(t), fmtCPU(e-t), fmtCPU(wr-t), fmtCPU(h-t), fmtCPU(h-e), fmtCPU(h-wr))
+	}
+}
+
+func (r *results) markdown() []byte {
 	var b bytes.Buffer
 	m := r.Machine
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# harbormirror load benchmark, %s\n\n", r.Started.Format("2006-01-02"))
 	p("Generated by `make loadbench` (e2e/cmd/loadbench; see bench/README.md). Do not edit.\n\n")
+	if r.smoke() {
+		p("**Smoke run** (-quick or -requests): one short round; the figures show that every path works, and little more.\n\n")
+	}
 	p("| machine | |\n|---|---|\n")
 	p("| CPU | %s |\n| cores | %d (servers pinned to CPU %s, load generators to CPU %s) |\n", m.CPU, m.Cores, orNone(r.Options["server-cpus"]), orNone(r.Options["client-cpus"]))
 	p("| memory | %.1f GiB |\n| OS | %s, kernel %s |\n", m.MemGiB, m.OS, m.Kernel)
-	p("| Go | %s |\n| Traefik | %s |\n| nginx | %s |\n| wrk | %s |\n", m.Go, m.Traefik, m.Nginx, m.Wrk)
+	p("| Go | %s |\n| Traefik | %s |\n| nginx | %s |\n| load generators | %s; vegeta v12.13.0 (in loadbench); go-containerregistry |\n", m.Go, m.Traefik, m.Nginx, m.Wrk)
 	p("| load average (1/5/15 min) | %s at start, %s at end |\n", r.LoadStart, r.LoadEnd)
 	p("| run | %s rounds × %s per load run, %s pulls per round; started %s, took %s |\n\n",
 		r.Options["rounds"], r.Options["duration"], r.Options["pulls"], r.Started.UTC().Format("15:04 MST"), r.Elapsed.Round(time.Second))
-	if r.Options["quick"] == "true" || r.Options["requests"] != "0" {
-		p("**Smoke run** (-quick or -requests): the figures only show that every path works.\n\n")
-	}
 	if ld := loadFloat(r.LoadStart); ld > float64(m.Cores)/2 {
 		p("The machine was busy with other work (load average %s at start on %d cores): absolute figures are low and noisy; "+
 			"the ratios compare front ends measured back to back within each round.\n\n", r.LoadStart, m.Cores)
 	}
 
-	p("Front ends, all on the same registry (the e2e fake Harbor: distribution v3 with Harbor's token service, project `hub`):\n\n")
+	p("Front ends, all on the same registry (the e2e fake Harbor: distribution v3 with Harbor's token service, project `hub`), " +
+		"with the 401 challenge as their clients see it. The empty plugin and the wrapper are yaegitest/testdata/floorplugins, " +
+		"the plugin of the Go benchmarks BenchmarkYaegiEmptyPlugin and BenchmarkYaegiEmptyWrapper, in front of Traefik alone's replacePathRegex.\n\n")
 	for _, fe := range r.Frontends {
-		p("%d. **%s**: 401 challenge as its clients see it: `%s`\n", fe.Num, fe.Title, fe.Challenge)
+		p("- **%s**: `%s`\n", fe.Title, fe.Challenge)
 	}
-	p("\nEach cell: median over the rounds [min–max]. Ratios: 3/2 and 3/4 of the medians (above 1: the plugin did better; " +
-		"for the pull, the inverse of the time ratio), with the range of the per-round ratios.\n\n")
 
+	p("\n## Throughput and latency\n\nEach cell: median over the rounds [min–max]. Ratios: of the medians (above 1: harbormirror did better; " +
+		"for the pull, the inverse of the time ratio), with the range of the per-round ratios.\n\n")
 	p("| workload | metric |")
 	for _, k := range feOrder {
-		p(" %s |", r.frontendTitle(k))
+		p(" %s |", column[k])
 	}
-	p(" 3/2 | 3/4 |\n|---|---|---|---|---|---|---|---|\n")
+	p(" harbormirror ÷ Traefik | harbormirror ÷ nginx |\n|---|---|%s\n", strings.Repeat("---|", len(feOrder)+2))
 	for _, w := range r.workloads {
 		name, f, _ := metricOf(w)
-		tool := map[string]string{kindHead: "loadbench HEAD generator", kindWrk: "wrk", kindPull: "go-containerregistry"}[w.Kind]
+		tool := map[string]string{kindVegeta: "vegeta", kindWrk: "wrk", kindPull: "go-containerregistry"}[w.Kind]
 		p("| %s <sub>%s</sub> | %s |", w.Title, tool, name)
 		for _, k := range feOrder {
 			p(" %s |", fmtStat(statOf(r.values(w, k, f)), w))
@@ -315,57 +338,70 @@ func (r *results) markdown(stem string) []byte {
 		}
 		p(" | |\n")
 	}
-	p("\n![req/s per workload and front end](%s.svg)\n\n", stem)
 
-	p("## CPU time of the servers\n\n")
-	p("CPU time (user + system, from /proc/<pid>/stat) the front end's processes and the registry used during each run, divided by the work done: " +
-		"less sensitive to other load on the machine than throughput. Median over the rounds. 3 − 2 is what the plugin adds to Traefik.\n\n")
-	p("| workload | unit | 1. registry alone | 2. Traefik | 3. Traefik + harbormirror | 4. nginx | 3 − 2 | registry, behind 2 / 3 / 4 |\n|---|---|---|---|---|---|---|---|\n")
-	for _, w := range r.workloads {
-		unit, per := cpuUnit(w)
-		fe := func(k string) float64 {
-			return median(r.values(w, k, func(s sample) float64 { return s.FrontendCPU / per(s) }))
-		}
-		reg := func(k string) float64 {
-			return median(r.values(w, k, func(s sample) float64 { return s.RegistryCPU / per(s) }))
-		}
-		p("| %s | %s | %s | %s | %s | %s | %s | %s / %s / %s |\n", w.Title, unit, fmtCPU(reg(feDirect)), fmtCPU(fe(feTraefik)), fmtCPU(fe(fePlugin)), fmtCPU(fe(feNginx)),
-			fmtCPU(fe(fePlugin)-fe(feTraefik)), fmtCPU(reg(feTraefik)), fmtCPU(reg(fePlugin)), fmtCPU(reg(feNginx)))
+	p("\n## CPU time of the servers\n\n")
+	p("CPU time (user + system, from /proc/<pid>/stat) the front end's processes used during each run, divided by the work done " +
+		"(the registry's own for \"registry directly\"): less sensitive to other load on the machine than throughput. Median over the rounds.\n\n")
+	p("| workload | unit |")
+	for _, k := range feOrder {
+		p(" %s |", column[k])
 	}
-	p("\n")
+	p("\n|---|---|%s\n", strings.Repeat("---|", len(feOrder)))
+	for _, w := range r.workloads {
+		unit, _ := cpuUnit(w)
+		p("| %s | %s |", w.Title, unit)
+		for _, k := range feOrder {
+			p(" %s |", fmtCPU(r.cpuPer(w, k)))
+		}
+		p("\n")
+	}
+	p("\n### Against the floors\n\nWhat each Yaegi front end adds to Traefik alone, from the table above: the empty plugin is what any " +
+		"Yaegi plugin costs, the one-method wrapper what any plugin that rewrites responses costs; harbormirror's cost above each " +
+		"is what its own code adds. The floors keep Traefik alone's replacePathRegex, so each is Traefik alone plus exactly its plugin; " +
+		"harbormirror maps the paths itself.\n\n")
+	r.floorsTable(p)
 
-	p("## Memory of the front end\n\nResident set of the front end's processes (nginx: master and worker), from /proc/<pid>/status. ")
+	p("\n## Memory of the front end\n\nResident set of the front end's processes (nginx: master and worker), from /proc/<pid>/status. ")
 	p("Peak: VmHWM at the end of the run (every workload, the %s blob included); idle: VmRSS after start-up and the checks.\n\n", r.Options["large-blob"])
-	p("| | 2. Traefik | 3. Traefik + harbormirror | 4. nginx | 3 − 2 |\n|---|---|---|---|---|\n")
+	p("| |")
+	for _, k := range feOrder[1:] {
+		p(" %s |", column[k])
+	}
+	p(" harbormirror − Traefik | harbormirror − empty plugin |\n|---|%s\n", strings.Repeat("---|", len(feOrder)+1))
 	mem := r.memMiB
 	for _, row := range []struct {
 		name string
 		peak bool
 	}{{"idle RSS, MiB", false}, {"peak RSS (VmHWM), MiB", true}} {
-		p("| %s | %.1f | %.1f | %.1f | %+.1f |\n", row.name, mem(feTraefik, row.peak), mem(fePlugin, row.peak), mem(feNginx, row.peak), mem(fePlugin, row.peak)-mem(feTraefik, row.peak))
+		p("| %s |", row.name)
+		for _, k := range feOrder[1:] {
+			p(" %.1f |", mem(k, row.peak))
+		}
+		p(" %+.1f | %+.1f |\n", mem(fePlugin, row.peak)-mem(feTraefik, row.peak), mem(fePlugin, row.peak)-mem(feEmpty, row.peak))
 	}
 	p("\nThe registry itself peaked at %.1f MiB.\n\n", float64(r.RegistryMemory.HWM)/(1<<20))
 
-	p("## Targets (3 against 2)\n\n| target | measured | |\n|---|---|---|\n")
+	p("## Targets (harbormirror against Traefik alone)\n\n| target | measured | |\n|---|---|---|\n")
 	for _, w := range r.workloads {
 		goal, ok := targetOf(w)
 		if !ok {
 			continue
 		}
 		rt := r.ratio(w, fePlugin, feTraefik)
-		p("| %s: 3/2 ≥ %.2f | %.3f | %s |\n", w.Title, goal, rt.Median, verdict(rt.Median, goal, true))
+		p("| %s: harbormirror ÷ Traefik ≥ %.2f | %.3f | %s |\n", w.Title, goal, rt.Median, verdict(rt.Median, goal, true))
 	}
 	diff := mem(fePlugin, true) - mem(feTraefik, true)
-	p("| peak RSS: 3 − 2 ≤ 10 MB | %+.1f MiB (%+.1f MB) | %s |\n\n", diff, diff*(1<<20)/1e6, verdict(diff*(1<<20)/1e6, 10, false))
+	p("| peak RSS: harbormirror − Traefik ≤ 10 MB | %+.1f MiB (%+.1f MB) | %s |\n\n", diff, diff*(1<<20)/1e6, verdict(diff*(1<<20)/1e6, 10, false))
 
 	p("## Workloads\n\n")
-	p("- Servers: the registry and the front end under test share one core (taskset); wrk (one thread), the HEAD generator and the pulls run on the other.\n")
-	p("- Manifest HEAD (`/v2/library/hello/manifests/latest`, %d-byte manifest) with a pull token that each front end's own token mapping issued. "+
-		"wrk 4.1 cannot measure HEAD (it waits for the body a HEAD response's Content-Length announces), so loadbench's own HTTP/1.1 generator "+
-		"(one request per connection at a time, every latency recorded) does it; manifest GET with wrk is the same exchange with the body.\n", r.Registry.Manifest.Size)
-	p("- Token GET: `/service/token?scope=repository%%3Alibrary%%2Fhello%%3Apull&service=harbor-registry` (Traefik alone maps paths only: its clients ask for `hub/library/hello`). Every token is signed (ES256) by the registry.\n")
+	p("- Servers: the registry and the front end under test share one core (taskset); wrk (one thread), vegeta and the pulls run on the other. " +
+		"Each HTTP load is a closed loop: every connection sends its next request when its response has been read.\n")
+	p("- Manifest HEAD and GET (`/v2/library/hello/manifests/latest`, %d-byte manifest) with a pull token that each front end's own token mapping issued. "+
+		"wrk 4.1 cannot measure HEAD (it waits for the body a HEAD response's Content-Length announces), so vegeta (Go) sends the HEADs; "+
+		"the GET with wrk is the same exchange with the body.\n", r.Registry.Manifest.Size)
+	p("- Token GET: `/service/token?scope=repository%%3Alibrary%%2Fhello%%3Apull&service=harbor-registry` (Traefik alone and the floors map paths only: their clients ask for `hub/library/hello`). Every token is signed (ES256) by the registry.\n")
 	p("- 401 challenge: the manifest GET without a token.\n")
-	p("- Blobs: %d and %d bytes (uncompressed tar layers of %s and %s of random data), GET with the token; MB/s = 10^6 response bytes per second as wrk read them.\n",
+	p("- Blobs: %d and %d bytes (uncompressed tar layers of %s and %s of random data), GET with the token; MB/s = 10^6 bytes of response bodies per second.\n",
 		r.Registry.SmallBlob.Size, r.Registry.LargeBlob.Size, r.Options["small-blob"], r.Options["large-blob"])
 	var pullBytes int64
 	for _, l := range r.Registry.PullLayers {
@@ -374,7 +410,7 @@ func (r *results) markdown(stem string) []byte {
 	p("- Pull: go-containerregistry, fresh connections each time: ping, challenge, token, manifest, config, then ten layers (%.1f MB in all, 1:2:…:512) three at a time, every digest checked; the median of %s pulls per round.\n\n", float64(pullBytes)/1e6, r.Options["pulls"])
 
 	if len(r.Profiles) > 0 {
-		p("## Profiles\n\nCPU profiles (Go pprof from Traefik's api.debug, 100 Hz) and the allocations made meanwhile, of both Traefiks under load after the rounds. " +
+		p("## Profiles\n\nCPU profiles (Go pprof from Traefik's api.debug, 100 Hz) and the allocations made meanwhile, of Traefik alone and with harbormirror under load after the rounds. " +
 			"The .pprof files stay in bench/out (not committed).\n\n")
 		p("Where the CPU time goes: each sample goes to the interpreted plugin when a Yaegi frame is closer to the leaf than any of " +
 			"Traefik's proxy, transport or connection-writing frames (which Traefik alone runs too); the collector's background work " +
@@ -412,6 +448,8 @@ func (r *results) markdown(stem string) []byte {
 	}
 	return b.Bytes()
 }
+
+func (r *results) smoke() bool { return r.Options["quick"] == "true" || r.Options["requests"] != "0" }
 
 // cpuUnit is what a workload's CPU time is divided by: requests (µs each), megabytes for
 // blobs (µs per MB), pulls (ms each).
@@ -507,8 +545,8 @@ func (r *results) memMiB(key string, peak bool) float64 {
 	return float64(ms[0].RSS) / (1 << 20)
 }
 
-// targetOf is issue #5's goal for the ratio 3/2 of a workload: 0.90 for the small requests at 32
-// connections, 0.97 for blob throughput.
+// targetOf is issue #5's goal for harbormirror ÷ Traefik alone of a workload: 0.90 for the small
+// requests at 32 connections, 0.97 for blob throughput.
 func targetOf(w workload) (float64, bool) {
 	switch {
 	case w.Blob:
@@ -526,7 +564,8 @@ const (
 )
 
 // readmeSection is the summary of a run for the README: the machine, the main figures against
-// plain Traefik and nginx, the targets and the chart. resultsDir is relative to the README.
+// plain Traefik and nginx, the targets, and the CPU per request against the Yaegi floors.
+// resultsDir is relative to the README.
 func (r *results) readmeSection(resultsDir string) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -535,8 +574,11 @@ func (r *results) readmeSection(resultsDir string) string {
 		"%s rounds × %s; load average %s at start, %s at end. Full report: [%s/latest.md](%s/latest.md).\n\n",
 		r.Started.Format("2006-01-02"), m.CPU, m.Cores, m.MemGiB, m.OS, m.Go, "Traefik "+m.Traefik, m.Nginx,
 		r.Options["rounds"], r.Options["duration"], r.LoadStart, r.LoadEnd, resultsDir, resultsDir)
-	p("Each cell: median over the rounds [min–max]; 3/2 and 3/4 are ratios of the medians (above 1: the plugin did better).\n\n")
-	p("| workload | metric | Traefik alone (2) | Traefik + harbormirror (3) | nginx recipe (4) | 3/2 | target 3/2 | 3/4 |\n|---|---|---|---|---|---|---|---|\n")
+	if r.smoke() {
+		p("**Smoke run** (-quick or -requests): one short round; the figures show that every path works, and little more.\n\n")
+	}
+	p("Each cell: median over the rounds [min–max]; the ratios are of the medians (above 1: harbormirror did better).\n\n")
+	p("| workload | metric | Traefik alone | Traefik + harbormirror | nginx recipe | harbormirror ÷ Traefik | target | harbormirror ÷ nginx |\n|---|---|---|---|---|---|---|---|\n")
 	for _, w := range r.workloads {
 		name, f, _ := metricOf(w)
 		rt := r.ratio(w, fePlugin, feTraefik)
@@ -544,7 +586,7 @@ func (r *results) readmeSection(resultsDir string) string {
 		if goal, ok := targetOf(w); ok {
 			target = fmt.Sprintf("≥ %.2f: %s", goal, strings.SplitN(verdict(rt.Median, goal, true), " ", 2)[0])
 		}
-		p("| %s | %s | %s | %s | %s | **%.2f** | %s | %.2f |\n", w.Title, name,
+		p("| %s | %s | %s | %s | %s | **%.3f** | %s | %.2f |\n", w.Title, name,
 			fmtStat(statOf(r.values(w, feTraefik, f)), w), fmtStat(statOf(r.values(w, fePlugin, f)), w), fmtStat(statOf(r.values(w, feNginx, f)), w),
 			rt.Median, target, r.ratio(w, fePlugin, feNginx).Median)
 	}
@@ -552,7 +594,9 @@ func (r *results) readmeSection(resultsDir string) string {
 	p("| peak RSS (VmHWM) | MiB | %.1f | %.1f | %.1f | %+.1f MiB | ≤ +10 MB: %s | |\n\n",
 		r.memMiB(feTraefik, true), r.memMiB(fePlugin, true), r.memMiB(feNginx, true), diff,
 		strings.SplitN(verdict(diff*(1<<20)/1e6, 10, false), " ", 2)[0])
-	p("![req/s and MB/s per workload and front end](%s/latest.svg)\n", resultsDir)
+	p("CPU time of the front end per unit of work (median over the rounds) against the floors of any Yaegi plugin: an empty plugin " +
+		"that calls next, and the same plugin wrapping the ResponseWriter with one interpreted method, each in front of Traefik alone.\n\n")
+	r.floorsTable(p)
 	return b.String()
 }
 
@@ -561,52 +605,17 @@ func updateReadme(path, section string) error {
 	return readme.Update(path, readmeBegin, readmeEnd, section)
 }
 
-// summary is the results table for the terminal.
-func (r *results) summary() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-28s %-13s", "workload (median)", "metric")
-	for _, k := range feOrder {
-		fmt.Fprintf(&b, " %10s", k)
-	}
-	fmt.Fprintf(&b, " %6s %6s\n", "3/2", "3/4")
-	for _, w := range r.workloads {
-		name, f, _ := metricOf(w)
-		fmt.Fprintf(&b, "%-28s %-13s", w.Title, name)
-		for _, k := range feOrder {
-			fmt.Fprintf(&b, " %10.4g", median(r.values(w, k, f)))
-		}
-		fmt.Fprintf(&b, " %6.3f %6.3f\n", r.ratio(w, fePlugin, feTraefik).Median, r.ratio(w, fePlugin, feNginx).Median)
-	}
-	for _, k := range []string{feTraefik, fePlugin, feNginx} {
-		if ms := r.Memory[k]; len(ms) > 0 {
-			fmt.Fprintf(&b, "peak RSS %-8s %.1f MiB\n", k, float64(ms[len(ms)-1].HWM)/(1<<20))
-		}
-	}
-	fmt.Fprintf(&b, "load average %s at start, %s at end; took %s", r.LoadStart, r.LoadEnd, r.Elapsed.Round(time.Second))
-	return b.String()
-}
-
 // ---- the machine ----
 
 func describeMachine(o *options) machine {
 	m := machine{Go: runtime.Version()}
-	if f, err := os.Open("/proc/cpuinfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			k, v, _ := strings.Cut(sc.Text(), ":")
-			switch strings.TrimSpace(k) {
-			case "model name":
-				if m.CPU == "" {
-					m.CPU = strings.TrimSpace(v)
-				}
-			case "processor":
-				m.Cores++
-			}
+	if fs, err := procfs.NewDefaultFS(); err == nil {
+		if cpus, err := fs.CPUInfo(); err == nil && len(cpus) > 0 {
+			m.CPU, m.Cores = cpus[0].ModelName, len(cpus) // not runtime.NumCPU: taskset narrows it
 		}
-		f.Close()
-	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		m.MemGiB = float64(statusKB(b, "MemTotal:")) / (1 << 20)
+		if mem, err := fs.Meminfo(); err == nil && mem.MemTotal != nil {
+			m.MemGiB = float64(*mem.MemTotal) / (1 << 20) // kB
+		}
 	}
 	m.OS = osRelease()
 	m.Kernel = strings.TrimSpace(readFile("/proc/sys/kernel/osrelease"))
