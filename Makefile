@@ -41,15 +41,21 @@ bench-compare:
 check-catalog:
 	cd yaegitest && go test -count=1 -run '^(TestCatalogChecks|TestCatalogChecksFail|TestManifestTestData)$$' -v .
 
-## demo           a local demo on loopback, no internet: Traefik + harbormirror, a fake Harbor and
-##                a fake Docker Hub; pulls hello through the mirror and runs until Ctrl-C
-##                (DEMO_LISTEN=127.0.0.1:5000 the mirror, DEMO_HARBOR=127.0.0.1:5001 the fake Harbor,
-##                DEMO_API=127.0.0.1:5002 Traefik's API, DEMO_FLAGS, HARBORMIRROR_TRAEFIK).
-# A local demo, no internet needed: a fake Docker Hub, a fake Harbor with a "hub" proxy-cache
-# project and Traefik with the plugin in front of it, on loopback. It pulls hello through the
-# mirror, prints each request as the client sent it and as Harbor received it, prints the
-# Docker/containerd/podman configuration, and runs until Ctrl-C. Traefik is built once
-# (~10 min cold) and cached by scripts/build-traefik; HARBORMIRROR_TRAEFIK names another binary.
+## demo           a local demo on loopback, no internet: Traefik + harbormirror in front of real
+##                Harbor v2.15.2 (a "hub" proxy-cache project of a local upstream registry); pulls
+##                hello through the mirror and runs until Ctrl-C (DEMO_LISTEN=127.0.0.1:5000 the
+##                mirror, DEMO_HARBOR=127.0.0.1:5001 Harbor's nginx, DEMO_API=127.0.0.1:5002
+##                Traefik's API, DEMO_FLAGS e.g. -once, HARBORMIRROR_TRAEFIK, HARBORMIRROR_HARBOR_BUILD).
+# A local demo, no internet needed: a local upstream registry holding library/hello, real Harbor
+# v2.15.2 (PostgreSQL, Redis, Harbor's registry, core, jobservice, Harbor's nginx; e2e/realharbor)
+# with a "hub" proxy-cache project of it, and Traefik with the plugin in front of Harbor's nginx,
+# all on loopback. It pulls hello through the mirror, prints each request as the client sent it
+# and as Harbor received it, prints the Docker/containerd/podman configuration, and runs until
+# Ctrl-C, then stops every process and removes its temp dirs. As root on Debian it first installs
+# PostgreSQL, Redis, nginx, htpasswd and skopeo (scripts/install-test-deps --demo); Traefik and
+# Harbor are built once and cached (scripts/build-traefik, scripts/build-harbor; README "Commands").
+# DEMO_FLAGS="-once" pulls, checks the pull went through the plugin to Harbor and its upstream,
+# and exits 0 or 1 (TestDemoOnce runs it so in make test).
 # Ports: make demo DEMO_LISTEN=127.0.0.1:5050 DEMO_HARBOR=127.0.0.1:5051 DEMO_API=127.0.0.1:5052
 .PHONY: demo
 DEMO_LISTEN ?= 127.0.0.1:5000
@@ -57,9 +63,12 @@ DEMO_HARBOR ?= 127.0.0.1:5001
 DEMO_API ?= 127.0.0.1:5002
 DEMO_FLAGS ?=
 demo:
-	@traefik="$${HARBORMIRROR_TRAEFIK:-$$(scripts/build-traefik)}" && \
+	@scripts/install-test-deps --demo && \
+	traefik="$${HARBORMIRROR_TRAEFIK:-$$(scripts/build-traefik)}" && \
+	harbor="$${HARBORMIRROR_HARBOR_BUILD:-$$(scripts/build-harbor)}" && \
+	echo "make demo: building e2e/cmd/demo" >&2 && \
 	cd e2e && go build -o ../.cache/demo/demo ./cmd/demo && \
-	exec ../.cache/demo/demo -traefik "$$traefik" -repo "$(CURDIR)" \
+	exec ../.cache/demo/demo -traefik "$$traefik" -harbor-build "$$harbor" -repo "$(CURDIR)" \
 		-listen $(DEMO_LISTEN) -harbor $(DEMO_HARBOR) -api $(DEMO_API) $(DEMO_FLAGS)
 
 ## loadbench      the load benchmark: registry, Traefik alone, the two Yaegi floors, Traefik + harbormirror,

@@ -621,7 +621,7 @@ func buildTraefik(t testing.TB) (string, error) {
 	}
 	t.Logf("harness: building Traefik with %s (~10 min cold)", script)
 	start := time.Now()
-	path, err = RunBuildScript(t, script)
+	path, err = RunBuildScript(t.Logf, script)
 	if err != nil {
 		return "", err
 	}
@@ -632,9 +632,10 @@ func buildTraefik(t testing.TB) (string, error) {
 	return path, nil
 }
 
-// RunBuildScript runs a build script (scripts/build-*) with its progress (stderr) going to the
-// test log line by line, and returns what it printed on stdout, trimmed.
-func RunBuildScript(t testing.TB, script string) (string, error) {
+// RunBuildScript runs a build script (scripts/build-*) with its progress (stderr) going to logf
+// (a test log, or a command's output) line by line, and returns what it printed on stdout,
+// trimmed.
+func RunBuildScript(logf func(format string, args ...any), script string) (string, error) {
 	cmd := exec.Command(script)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
@@ -648,7 +649,7 @@ func RunBuildScript(t testing.TB, script string) (string, error) {
 	sc := bufio.NewScanner(stderr)
 	var lines []string
 	for sc.Scan() {
-		t.Log(sc.Text())
+		logf("%s", sc.Text())
 		lines = append(lines, sc.Text())
 	}
 	if err := cmd.Wait(); err != nil {

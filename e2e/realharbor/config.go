@@ -247,7 +247,7 @@ func (h *Harbor) nginxConfig(p stackPorts, dir string) (string, error) {
 		"server portal:8080;", "server 127.0.0.1:9;", // no portal: / answers 502
 		"access_log /dev/stdout timed_combined;", "access_log "+filepath.Join(dir, "access.log")+" timed_combined;\n"+
 			fmt.Sprintf(nginxLogFormat, h.requestLog),
-		"listen 8080;", fmt.Sprintf("listen 127.0.0.1:%d;", p.nginx),
+		"listen 8080;", fmt.Sprintf("listen %s;", h.Host),
 		"include /etc/nginx/conf.d/harbor.http.*.conf;", "# (no customized location files)",
 	)
 }

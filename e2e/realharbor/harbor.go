@@ -6,15 +6,18 @@
 //
 // One stack serves a whole test binary (Shared starts it on first use, ~25 s); the binary's
 // TestMain calls StopShared. Tests tell their own requests apart in nginx's access log by the
-// header TestHeader, which each test's Traefik sets (see Requests).
+// header TestHeader, which each test's Traefik sets (see Requests). Commands (e2e/cmd/demo)
+// use Start, Stop and CreateWorld, which return errors instead of failing a test.
 //
 // The binaries come from scripts/build-harbor (cached; ~20 min cold on 2 cores), which Shared
 // runs when the build is missing.
 package realharbor
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,6 +69,7 @@ type Harbor struct {
 	procsMu    sync.Mutex // the stores start in parallel
 	procs      []*proc
 	requestLog string
+	keep       bool
 }
 
 var (
@@ -84,17 +88,7 @@ func Shared(t testing.TB) *Harbor {
 	if shared == nil && sharedErr == nil {
 		build, err := Build(t)
 		if err == nil {
-			began := time.Now()
-			// A port chosen free can be taken before its process binds it: start again.
-			for attempt := 1; attempt <= 3; attempt++ {
-				if shared, err = start(build, t.Logf); err == nil || !strings.Contains(strings.ToLower(err.Error()), "address already in use") {
-					break
-				}
-				t.Logf("realharbor: port clash, starting again (%d): %v", attempt, err)
-			}
-			if err == nil {
-				t.Logf("realharbor: Harbor up in %v at %s (state in %s)", time.Since(began).Round(100*time.Millisecond), shared.URL, shared.Dir)
-			}
+			shared, err = Start(context.Background(), Options{Build: build, Logf: t.Logf})
 		}
 		sharedErr = err
 	}
@@ -121,19 +115,62 @@ func StopShared() {
 	}
 }
 
+// Options are what Start needs.
+type Options struct {
+	// Build is scripts/build-harbor's output dir (see BuildDir).
+	Build string
+	// Addr, when set, is the host:port Harbor's nginx listens on; otherwise, like every other
+	// process of the stack, it takes a free loopback port.
+	Addr string
+	// Logf, when set, receives progress lines.
+	Logf func(format string, args ...any)
+	// Keep leaves Dir in place at Stop, as HARBORMIRROR_KEEP_HARBOR does.
+	Keep bool
+}
+
+// Start brings a whole stack up, with the default world (the upstreams DockerHub and GHCR, the
+// projects hub, ghcr and team, the user alice), and returns it running: the caller must Stop
+// it. Cancelling ctx aborts the start-up; whatever was started is stopped and removed.
+func Start(ctx context.Context, opts Options) (*Harbor, error) {
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if opts.Addr != "" {
+		// Said up front: a clash on a fixed address is not worth starting again for.
+		l, err := net.Listen("tcp", opts.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("Harbor's address %s is not free: %w", opts.Addr, err)
+		}
+		_ = l.Close()
+	}
+	began := time.Now()
+	var h *Harbor
+	var err error
+	// A port chosen free can be taken before its process binds it: start again.
+	for attempt := 1; attempt <= 3; attempt++ {
+		if h, err = start(ctx, opts, logf); err == nil || ctx.Err() != nil ||
+			!strings.Contains(strings.ToLower(err.Error()), "address already in use") {
+			break
+		}
+		logf("realharbor: port clash, starting again (%d): %v", attempt, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	logf("realharbor: Harbor up in %v at %s (state in %s)", time.Since(began).Round(100*time.Millisecond), h.URL, h.Dir)
+	return h, nil
+}
+
 // Stop stops every process (nginx first, PostgreSQL last) and the upstreams, and removes Dir
-// unless HARBORMIRROR_KEEP_HARBOR is set.
+// unless Options.Keep or HARBORMIRROR_KEEP_HARBOR is set.
 func (h *Harbor) Stop() {
 	procs := h.processes()
 	for i := len(procs) - 1; i >= 0; i-- {
 		procs[i].stop()
 	}
-	for _, hub := range []*harbor.Hub{h.DockerHub, h.GHCR} {
-		if hub != nil {
-			_ = hub.Close()
-		}
-	}
-	if os.Getenv("HARBORMIRROR_KEEP_HARBOR") == "" {
+	closeHubs(h.DockerHub, h.GHCR)
+	if !h.keep && os.Getenv("HARBORMIRROR_KEEP_HARBOR") == "" {
 		_ = os.RemoveAll(h.Dir)
 	}
 }
@@ -159,10 +196,9 @@ var (
 	buildDir string
 )
 
-// Build returns scripts/build-harbor's output dir, running the script first when the build is
-// missing or incomplete (progress goes to the test log; the script's lock keeps concurrent
-// test binaries from building twice). HARBORMIRROR_HARBOR_BUILD names a build dir to use
-// instead.
+// Build is BuildDir for tests: progress goes to the test log, and a cold build that the test
+// binary's deadline cannot hold fails at once. HARBORMIRROR_HARBOR_BUILD names a build dir to
+// use instead.
 func Build(t testing.TB) (string, error) {
 	t.Helper()
 	if d := os.Getenv("HARBORMIRROR_HARBOR_BUILD"); d != "" {
@@ -173,43 +209,72 @@ func Build(t testing.TB) (string, error) {
 	if buildDir != "" {
 		return buildDir, nil
 	}
-	script := filepath.Join(harness.RepoRoot(t), "scripts", "build-harbor")
-	out, err := exec.Command(script, "--print-path").Output()
-	if err != nil {
-		return "", fmt.Errorf("%s --print-path: %w", script, err)
-	}
-	dir := strings.TrimSpace(string(out))
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err != nil {
-		if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
-			if dl, ok := d.Deadline(); ok && time.Until(dl) < 40*time.Minute {
-				return "", fmt.Errorf("Harbor is not built yet (%s) and a cold build takes ~20 min: run %s first, or go test -timeout 60m", dir, script)
+	repo := harness.RepoRoot(t)
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := d.Deadline(); ok && time.Until(dl) < 40*time.Minute {
+			if dir, built, err := builtDir(repo); err != nil || !built {
+				return "", errors.Join(err, fmt.Errorf("Harbor is not built yet (%s) and a cold build takes ~20 min: run %s first, or go test -timeout 60m", dir, buildScript(repo)))
 			}
 		}
-		t.Logf("realharbor: building Harbor with %s (~20 min cold)", script)
-		start := time.Now()
-		if dir, err = harness.RunBuildScript(t, script); err != nil {
-			return "", err
-		}
-		t.Logf("realharbor: Harbor built in %v: %s", time.Since(start).Round(time.Second), dir)
+	}
+	dir, err := BuildDir(repo, t.Logf)
+	if err != nil {
+		return "", err
 	}
 	buildDir = dir
 	return dir, nil
 }
 
+// BuildDir returns scripts/build-harbor's output dir in the repository repo, running the script
+// first when the build is missing or incomplete (its progress goes to logf, line by line; the
+// script's lock keeps concurrent callers from building twice).
+func BuildDir(repo string, logf func(format string, args ...any)) (string, error) {
+	dir, built, err := builtDir(repo)
+	if err != nil || built {
+		return dir, err
+	}
+	script := buildScript(repo)
+	logf("realharbor: building Harbor with %s (~20 min cold)", script)
+	start := time.Now()
+	if dir, err = harness.RunBuildScript(logf, script); err != nil {
+		return "", err
+	}
+	logf("realharbor: Harbor built in %v: %s", time.Since(start).Round(time.Second), dir)
+	return dir, nil
+}
+
+func buildScript(repo string) string { return filepath.Join(repo, "scripts", "build-harbor") }
+
+// builtDir is where scripts/build-harbor puts its build, and whether a complete one is there.
+func builtDir(repo string) (dir string, built bool, err error) {
+	script := buildScript(repo)
+	out, err := exec.Command(script, "--print-path").Output()
+	if err != nil {
+		return "", false, fmt.Errorf("%s --print-path: %w", script, err)
+	}
+	dir = strings.TrimSpace(string(out))
+	_, err = os.Stat(filepath.Join(dir, ".complete"))
+	return dir, err == nil, nil
+}
+
 // start brings the whole stack up and configures it; on error everything started is stopped.
-func start(build string, logf func(string, ...any)) (h *Harbor, err error) {
+func start(ctx context.Context, opts Options, logf func(string, ...any)) (h *Harbor, err error) {
 	dir, err := os.MkdirTemp("", "realharbor-")
 	if err != nil {
 		return nil, err
 	}
 	// PostgreSQL and nginx's workers run as other users: they must reach their dirs inside.
 	if err := os.Chmod(dir, 0o755); err != nil {
-		return nil, err
+		return nil, errors.Join(err, os.RemoveAll(dir))
 	}
-	h = &Harbor{Build: build, Dir: dir}
+	h = &Harbor{Build: opts.Build, Dir: dir, keep: opts.Keep}
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("%w\n%s", err, h.LogTails(25))
+			if ctx.Err() != nil {
+				err = fmt.Errorf("start-up interrupted: %w", ctx.Err())
+			} else {
+				err = fmt.Errorf("%w\n%s", err, h.LogTails(25))
+			}
 			h.Stop()
 			h = nil
 		}
@@ -227,6 +292,9 @@ func start(build string, logf func(string, ...any)) (h *Harbor, err error) {
 	p := stackPorts{postgres: ports[0], redis: ports[1], registry: ports[2], registryDebug: ports[3],
 		core: ports[4], jobservice: ports[5], nginx: ports[6]}
 	h.Host = fmt.Sprintf("127.0.0.1:%d", p.nginx)
+	if opts.Addr != "" {
+		h.Host = opts.Addr
+	}
 	h.URL = "http://" + h.Host
 	h.CoreURL = fmt.Sprintf("http://127.0.0.1:%d", p.core)
 
@@ -235,12 +303,13 @@ func start(build string, logf func(string, ...any)) (h *Harbor, err error) {
 		return h, err
 	}
 	// The three stores have no dependency on each other: start them together.
+	logf("realharbor: starting PostgreSQL, Redis and Harbor's registry")
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
 	for i, f := range []func() error{
-		func() error { return h.startPostgres(p) },
-		func() error { return h.startRedis(p) },
-		func() error { return h.startRegistry(p, secrets) },
+		func() error { return h.startPostgres(ctx, p) },
+		func() error { return h.startRedis(ctx, p) },
+		func() error { return h.startRegistry(ctx, p, secrets) },
 	} {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = f() }()
@@ -250,19 +319,21 @@ func start(build string, logf func(string, ...any)) (h *Harbor, err error) {
 		return h, err
 	}
 	logf("realharbor: PostgreSQL, Redis and the registry are up; starting core (it runs its migrations)")
-	if err := h.startCore(p, secrets); err != nil {
+	if err := h.startCore(ctx, p, secrets); err != nil {
 		return h, err
 	}
-	if err := h.startJobservice(p, secrets); err != nil {
+	logf("realharbor: core is up; starting jobservice and nginx")
+	if err := h.startJobservice(ctx, p, secrets); err != nil {
 		return h, err
 	}
-	if err := h.startNginx(p); err != nil {
+	if err := h.startNginx(ctx, p); err != nil {
 		return h, err
 	}
+	logf("realharbor: configuring Harbor through its API (upstream registries, projects, a user)")
 	if err := h.configure(); err != nil {
 		return h, fmt.Errorf("configure Harbor through its API: %w", err)
 	}
-	return h, nil
+	return h, ctx.Err()
 }
 
 // stackPorts are the loopback ports of one stack.

@@ -43,6 +43,11 @@ func (e Exchange) Request() (harbor.Request, error) {
 
 // Exchanges returns every logged exchange of the test testID (its TestHeader value), in order.
 func (h *Harbor) Exchanges(testID string) ([]Exchange, error) {
+	return h.ExchangesWhere(func(e Exchange) bool { return e.Test == testID })
+}
+
+// ExchangesWhere returns every logged exchange that keep accepts, in order.
+func (h *Harbor) ExchangesWhere(keep func(Exchange) bool) ([]Exchange, error) {
 	b, err := os.ReadFile(h.requestLog)
 	if err != nil {
 		return nil, err
@@ -58,7 +63,7 @@ func (h *Harbor) Exchanges(testID string) ([]Exchange, error) {
 		if err := json.Unmarshal(line, &e); err != nil {
 			return nil, fmt.Errorf("%s: %w: %s", h.requestLog, err, line)
 		}
-		if e.Test == testID {
+		if keep(e) {
 			out = append(out, e)
 		}
 	}

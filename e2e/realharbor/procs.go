@@ -1,6 +1,7 @@
 package realharbor
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -20,7 +21,9 @@ type proc struct {
 }
 
 // run starts a child whose output goes to <Dir>/logs/<name>.log. It dies with the test binary
-// (Pdeathsig) even when StopShared is never reached, e.g. on a test timeout's panic.
+// or command (Pdeathsig) even when Stop is never reached, e.g. on a test timeout's panic. It
+// runs in a process group of its own: a Ctrl-C at the terminal reaches only the command, which
+// then stops the stack in order (nginx first, PostgreSQL last).
 func (h *Harbor) run(name string, cmd *exec.Cmd, stopSig syscall.Signal) (*proc, error) {
 	logDir := filepath.Join(h.Dir, "logs")
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
@@ -37,6 +40,7 @@ func (h *Harbor) run(name string, cmd *exec.Cmd, stopSig syscall.Signal) (*proc,
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	cmd.SysProcAttr.Setpgid = true
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -47,19 +51,21 @@ func (h *Harbor) run(name string, cmd *exec.Cmd, stopSig syscall.Signal) (*proc,
 	return p, nil
 }
 
-// stop signals the process and waits for it; after 15 s it is killed.
+// stop signals the process and waits for it; after 15 s its whole process group (nginx's
+// workers, PostgreSQL's backends) is killed.
 func (p *proc) stop() {
 	_ = p.cmd.Process.Signal(p.stopSig)
 	select {
 	case <-p.exited:
 	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.exited
 	}
 }
 
-// waitReady polls check until it reports success, the process exits, or timeout passes.
-func (p *proc) waitReady(timeout time.Duration, check func() error) error {
+// waitReady polls check until it reports success, the process exits, ctx ends or timeout
+// passes.
+func (p *proc) waitReady(ctx context.Context, timeout time.Duration, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := check()
@@ -67,6 +73,8 @@ func (p *proc) waitReady(timeout time.Duration, check func() error) error {
 			return nil
 		}
 		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", p.name, ctx.Err())
 		case <-p.exited:
 			return fmt.Errorf("%s exited (%v) before it was ready: %v; see %s", p.name, p.cmd.ProcessState, err, p.logPath)
 		default:

@@ -1,6 +1,7 @@
 package realharbor
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -70,7 +71,7 @@ func randomString(n int) string {
 // startPostgres initialises a cluster and runs postgres in the foreground (so that it dies with
 // the test binary), then creates the database registry. PostgreSQL refuses to run as root: as
 // root it runs as the user postgres.
-func (h *Harbor) startPostgres(p stackPorts) error {
+func (h *Harbor) startPostgres(ctx context.Context, p stackPorts) error {
 	bin, err := postgresBin()
 	if err != nil {
 		return err
@@ -112,7 +113,7 @@ func (h *Harbor) startPostgres(p stackPorts) error {
 		return err
 	}
 	psql := filepath.Join(bin, "psql")
-	return proc.waitReady(storeStartTimeout, func() error {
+	return proc.waitReady(ctx, storeStartTimeout, func() error {
 		out, err := exec.Command(psql, "-h", "127.0.0.1", "-p", strconv.Itoa(p.postgres), "-U", "postgres",
 			"-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", "CREATE DATABASE registry").CombinedOutput()
 		if err != nil {
@@ -148,7 +149,7 @@ func credentialOf(name string) (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
-func (h *Harbor) startRedis(p stackPorts) error {
+func (h *Harbor) startRedis(ctx context.Context, p stackPorts) error {
 	dir := filepath.Join(h.Dir, "redis")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -159,7 +160,7 @@ func (h *Harbor) startRedis(p stackPorts) error {
 	if err != nil {
 		return err
 	}
-	return proc.waitReady(storeStartTimeout, func() error {
+	return proc.waitReady(ctx, storeStartTimeout, func() error {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.redis), time.Second)
 		if err != nil {
 			return err
@@ -180,7 +181,7 @@ func (h *Harbor) startRedis(p stackPorts) error {
 
 // startRegistry runs Harbor's registry with its config rendered from Harbor's template:
 // filesystem storage, the Redis layer-info cache (db 1) and htpasswd auth for core's account.
-func (h *Harbor) startRegistry(p stackPorts, s *secrets) error {
+func (h *Harbor) startRegistry(ctx context.Context, p stackPorts, s *secrets) error {
 	dir := filepath.Join(h.Dir, "registry")
 	if err := os.MkdirAll(filepath.Join(dir, "storage"), 0o700); err != nil {
 		return err
@@ -205,12 +206,12 @@ func (h *Harbor) startRegistry(p stackPorts, s *secrets) error {
 	if err != nil {
 		return err
 	}
-	return proc.waitReady(storeStartTimeout, httpCheck(fmt.Sprintf("http://127.0.0.1:%d/v2/", p.registry), http.StatusUnauthorized, http.StatusOK))
+	return proc.waitReady(ctx, storeStartTimeout, httpCheck(fmt.Sprintf("http://127.0.0.1:%d/v2/", p.registry), http.StatusUnauthorized, http.StatusOK))
 }
 
 // startCore runs harbor_core in a copy of its image's working dir layout (views, migrations,
 // icons, versions from the build), with the environment of Harbor's core/env.jinja.
-func (h *Harbor) startCore(p stackPorts, s *secrets) error {
+func (h *Harbor) startCore(ctx context.Context, p stackPorts, s *secrets) error {
 	dir := filepath.Join(h.Dir, "core")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -231,12 +232,12 @@ func (h *Harbor) startCore(p stackPorts, s *secrets) error {
 	if err != nil {
 		return err
 	}
-	return proc.waitReady(coreStartTimeout, httpCheck(h.CoreURL+"/api/v2.0/ping", http.StatusOK))
+	return proc.waitReady(ctx, coreStartTimeout, httpCheck(h.CoreURL+"/api/v2.0/ping", http.StatusOK))
 }
 
 // startJobservice runs harbor_jobservice: creating a proxy-cache project submits a job, and
 // the API answers 500 without it.
-func (h *Harbor) startJobservice(p stackPorts, s *secrets) error {
+func (h *Harbor) startJobservice(ctx context.Context, p stackPorts, s *secrets) error {
 	dir := filepath.Join(h.Dir, "jobservice")
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o700); err != nil {
 		return err
@@ -257,12 +258,12 @@ func (h *Harbor) startJobservice(p stackPorts, s *secrets) error {
 		return err
 	}
 	// /api/v1/stats is jobservice's health check, the one path it serves without its secret.
-	return proc.waitReady(coreStartTimeout, httpCheck(fmt.Sprintf("http://127.0.0.1:%d/api/v1/stats", p.jobservice), http.StatusOK))
+	return proc.waitReady(ctx, coreStartTimeout, httpCheck(fmt.Sprintf("http://127.0.0.1:%d/api/v1/stats", p.jobservice), http.StatusOK))
 }
 
 // startNginx runs Debian's nginx with the configuration rendered from Harbor's
 // nginx.http.conf.jinja, in the foreground.
-func (h *Harbor) startNginx(p stackPorts) error {
+func (h *Harbor) startNginx(ctx context.Context, p stackPorts) error {
 	dir := filepath.Join(h.Dir, "nginx")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -277,13 +278,22 @@ func (h *Harbor) startNginx(p stackPorts) error {
 		return err
 	}
 	// Its error log goes to its output, logs/nginx.log, with the other processes' logs.
-	cmd := exec.Command("nginx", "-p", dir, "-c", confPath, "-e", "stderr", "-g", "daemon off;")
+	cmd := exec.Command(nginxBinary(), "-p", dir, "-c", confPath, "-e", "stderr", "-g", "daemon off;")
 	// SIGTERM is nginx's fast shutdown: the master stops its workers before exiting.
 	proc, err := h.run("nginx", cmd, syscall.SIGTERM)
 	if err != nil {
 		return err
 	}
-	return proc.waitReady(storeStartTimeout, httpCheck(h.URL+"/api/v2.0/ping", http.StatusOK))
+	return proc.waitReady(ctx, storeStartTimeout, httpCheck(h.URL+"/api/v2.0/ping", http.StatusOK))
+}
+
+// nginxBinary is nginx from PATH, else Debian's /usr/sbin/nginx, which an ordinary user's PATH
+// leaves out.
+func nginxBinary() string {
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	return "/usr/sbin/nginx"
 }
 
 // baseEnv is the test's environment without proxy settings: every connection of the stack

@@ -30,28 +30,53 @@ var worldCount atomic.Int64
 // NewWorld creates a world for t in the shared Harbor; its upstreams stop when t ends.
 func NewWorld(t testing.TB) *World {
 	t.Helper()
-	h := Shared(t)
+	w, err := Shared(t).CreateWorld(t.Name())
+	if err != nil {
+		t.Fatalf("realharbor: %v", err)
+	}
+	t.Cleanup(w.Close)
+	return w
+}
+
+// CreateWorld creates a world in h whose TestID starts with name: its upstreams, their registry
+// endpoints and its projects. The caller must Close it.
+func (h *Harbor) CreateWorld(name string) (w *World, err error) {
 	n := worldCount.Add(1)
-	w := &World{
+	w = &World{
 		Harbor:      h,
 		HubProject:  fmt.Sprintf("hub-%d", n),
 		GHCRProject: fmt.Sprintf("ghcr-%d", n),
 		TeamProject: fmt.Sprintf("team-%d", n),
-		TestID:      fmt.Sprintf("%s#%d", t.Name(), n),
+		TestID:      fmt.Sprintf("%s#%d", name, n),
 	}
-	var err error
+	defer func() {
+		if err != nil {
+			w.Close()
+			w = nil
+		}
+	}()
 	if w.DockerHub, err = harbor.StartDockerHub(); err != nil {
-		t.Fatalf("realharbor: upstream: %v", err)
+		return w, fmt.Errorf("upstream: %w", err)
 	}
-	t.Cleanup(func() { _ = w.DockerHub.Close() })
 	if w.GHCR, err = harbor.StartDockerHub(); err != nil {
-		t.Fatalf("realharbor: upstream: %v", err)
+		return w, fmt.Errorf("upstream: %w", err)
 	}
-	t.Cleanup(func() { _ = w.GHCR.Close() })
 	if err := h.createProjects(w.HubProject, w.GHCRProject, w.TeamProject, w.DockerHub.URL, w.GHCR.URL); err != nil {
-		t.Fatalf("realharbor: world %d: %v", n, err)
+		return w, fmt.Errorf("world %d: %w", n, err)
 	}
-	return w
+	return w, nil
+}
+
+// Close stops the world's upstreams (its projects stay: the stack is thrown away whole).
+func (w *World) Close() { closeHubs(w.DockerHub, w.GHCR) }
+
+// closeHubs closes the upstreams that were started.
+func closeHubs(hubs ...*harbor.Hub) {
+	for _, hub := range hubs {
+		if hub != nil {
+			_ = hub.Close()
+		}
+	}
 }
 
 // Requests returns what Harbor's nginx received with this world's TestID, as harbor.Request

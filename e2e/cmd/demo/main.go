@@ -1,14 +1,19 @@
-// Command demo shows harbormirror at work on one machine, without internet: a fake Docker Hub
-// holding library/hello, a fake Harbor with a "hub" proxy-cache project in front of it, and
-// Traefik with the plugin (loaded from this repository's sources) in front of Harbor. It pulls
-// hello through the mirror with the best client available (skopeo, else go-containerregistry),
-// prints each request as the client sent it next to the request Harbor received, prints the
-// Docker, containerd and podman configuration for the mirror, and keeps running (tracing further
-// requests) until Ctrl-C.
+// Command demo shows harbormirror at work on one machine, without internet: a local upstream
+// registry holding library/hello (playing Docker Hub), a real Harbor v2.15.2 with a "hub"
+// proxy-cache project of it (e2e/realharbor: PostgreSQL, Redis, Harbor's registry, core,
+// jobservice and Harbor's own nginx, on loopback), and Traefik with the plugin (loaded from this
+// repository's sources) in front of Harbor's nginx. It pulls hello through the mirror with the
+// best client available (skopeo, else go-containerregistry), prints each request as the client
+// sent it next to the request Harbor received (nginx's log), prints the Docker, containerd and
+// podman configuration for the mirror, and keeps running (tracing further requests) until
+// Ctrl-C, then stops every process and removes every temp dir. With -once it checks that the
+// pull went through the plugin to the hub project and from the upstream, and exits: 0 when it
+// did, 1 otherwise.
 //
 // Run it with `make demo` from the repository root; flags:
 //
-//	demo -traefik /path/to/traefik [-repo DIR] [-listen 127.0.0.1:5000] [-harbor 127.0.0.1:5001] [-api 127.0.0.1:5002]
+//	demo -traefik /path/to/traefik [-harbor-build DIR] [-repo DIR] [-listen 127.0.0.1:5000]
+//	     [-harbor 127.0.0.1:5001] [-api 127.0.0.1:5002] [-once] [-keep] [-client auto|skopeo|ggcr]
 package main
 
 import (
@@ -29,9 +34,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -41,27 +44,40 @@ import (
 	"github.com/harbormirror/harbormirror/e2e/harbor"
 	"github.com/harbormirror/harbormirror/e2e/images"
 	"github.com/harbormirror/harbormirror/e2e/internal/traefikproc"
+	"github.com/harbormirror/harbormirror/e2e/realharbor"
 )
 
 type options struct {
-	traefik, repo           string
-	listen, harborAddr, api string
-	project, client         string
-	keep                    bool
+	traefik, harborBuild, repo string
+	listen, harborAddr, api    string
+	client                     string
+	keep, once                 bool
 }
+
+// The project the mirror serves: the proxy-cache project of realharbor's default world.
+const project = realharbor.ProjectHub
+
+// errInterrupted ends a run stopped by Ctrl-C (or SIGTERM) before it was up.
+var errInterrupted = errors.New("interrupted")
 
 func main() {
 	var o options
 	flag.StringVar(&o.traefik, "traefik", os.Getenv("HARBORMIRROR_TRAEFIK"), "Traefik v3 binary (make demo passes scripts/build-traefik's)")
+	flag.StringVar(&o.harborBuild, "harbor-build", "", "scripts/build-harbor's output dir (default: ask the script, building Harbor if needed)")
 	flag.StringVar(&o.repo, "repo", "", "the plugin's repository (default: found above the working directory)")
 	flag.StringVar(&o.listen, "listen", "127.0.0.1:5000", "the mirror: Traefik's entrypoint")
-	flag.StringVar(&o.harborAddr, "harbor", "127.0.0.1:5001", "the fake Harbor")
+	flag.StringVar(&o.harborAddr, "harbor", "127.0.0.1:5001", "Harbor's nginx (Harbor's own front door, behind Traefik)")
 	flag.StringVar(&o.api, "api", "127.0.0.1:5002", "Traefik's API and ping")
-	flag.StringVar(&o.project, "project", "hub", "the Harbor proxy-cache project the mirror serves")
 	flag.StringVar(&o.client, "client", "auto", "client for the demo pull: auto, skopeo or ggcr")
-	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs, pulled image)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs, pulled image) and Harbor's state")
+	flag.BoolVar(&o.once, "once", false, "pull once, check the pull went through the plugin to Harbor's hub project and from the upstream, and exit (0: it did)")
 	flag.Parse()
-	if err := run(o); err != nil {
+	err := run(o)
+	switch {
+	case errors.Is(err, errInterrupted):
+		fmt.Fprintln(os.Stderr, "demo: interrupted; everything it started is stopped")
+		os.Exit(130)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -77,11 +93,24 @@ func run(o options) error {
 			return err
 		}
 	}
-	for _, addr := range []string{o.listen, o.api} { // Harbor's address is checked by binding it
+	for _, addr := range []string{o.listen, o.api} { // realharbor.Start checks Harbor's
 		if err := checkFree(addr); err != nil {
 			return err
 		}
 	}
+	// Ctrl-C cancels ctx: a start-up in progress stops what it started. Further Ctrl-Cs are
+	// caught too, so that the stop (a second or two) runs to its end: a demo killed half-way
+	// would leave nginx's workers running (its master dies with the demo, they do not) and its
+	// temp dirs behind.
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	interrupted := func(err error) error {
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
+		return err
+	}
+
 	work, err := os.MkdirTemp("", "harbormirror-demo-")
 	if err != nil {
 		return err
@@ -94,79 +123,90 @@ func run(o options) error {
 		}
 	}()
 
-	// The upstream: a fake Docker Hub with library/hello (linux/amd64 and linux/arm64).
-	ctx := context.Background()
-	hub, err := harbor.StartDockerHub()
+	began := time.Now()
+	progress := func(format string, args ...any) { fmt.Printf("  "+format+"\n", args...) }
+	if o.harborBuild == "" {
+		if o.harborBuild, err = realharbor.BuildDir(o.repo, progress); err != nil {
+			return interrupted(err)
+		}
+	}
+	fmt.Printf("Starting real Harbor v2.15.2 on loopback (PostgreSQL, Redis, registry, core, jobservice, Harbor's nginx on %s):\n", o.harborAddr)
+	h, err := realharbor.Start(ctx, realharbor.Options{Build: o.harborBuild, Addr: o.harborAddr, Logf: progress, Keep: o.keep})
 	if err != nil {
-		return fmt.Errorf("start the fake Docker Hub: %w", err)
+		return interrupted(fmt.Errorf("start Harbor: %w (another address: -harbor / DEMO_HARBOR)", err))
 	}
-	defer hub.Close()
-	if err := images.Seed(ctx, hub, "library", images.Hello); err != nil {
-		return err
+	defer func() {
+		fmt.Print("Stopping Harbor (nginx, jobservice, core, registry, Redis, PostgreSQL) and the upstream ... ")
+		h.Stop()
+		if o.keep {
+			fmt.Printf("done; its state is kept in %s\n", h.Dir)
+		} else {
+			fmt.Println("done.")
+		}
+	}()
+	// The upstream of project hub (realharbor's "Docker Hub"): library/hello, two platforms.
+	if err := images.Seed(ctx, h.DockerHub, "library", images.Hello); err != nil {
+		return interrupted(err)
 	}
-	hub.ResetLog()
+	h.DockerHub.ResetLog()
 
-	// Harbor: a public proxy-cache project of that hub. Its trace goes to harbor.log.
-	harborLog, err := os.Create(filepath.Join(work, "harbor.log"))
-	if err != nil {
-		return err
-	}
-	defer harborLog.Close()
-	h, err := harbor.Start(harbor.Options{
-		Addr:     o.harborAddr,
-		Projects: []harbor.Project{{Name: o.project, Public: true, ProxyCacheOf: hub.URL}},
-		Trace:    &syncWriter{w: harborLog},
-	})
-	if err != nil {
-		return fmt.Errorf("start the fake Harbor on %s: %w (override with -harbor / DEMO_HARBOR)", o.harborAddr, err)
-	}
-	defer h.Close()
-
-	// Traefik with the plugin in front of Harbor.
 	tr, err := startTraefik(o, work, h.URL)
 	if err != nil {
 		return err
 	}
-	defer tr.Stop()
+	defer func() { fmt.Printf("%s.\n", tr.Stop()) }()
 	if err := tr.WaitReady(60 * time.Second); err != nil {
-		return err
+		return interrupted(err)
+	}
+	if ctx.Err() != nil {
+		return errInterrupted
 	}
 
 	fmt.Printf(`
-harbormirror demo
-  fake Docker Hub   %s   library/hello:latest (linux/amd64, linux/arm64)
-  fake Harbor       %s   project %q: proxy cache of the fake Docker Hub (admin / Harbor12345)
-  Traefik + plugin  http://%s   the mirror: {project: %s}; API http://%s/api/http/routers
+harbormirror demo, up in %v
+  upstream registry  %s   library/hello:latest (linux/amd64, linux/arm64), playing Docker Hub
+  Harbor v2.15.2     %s   Harbor's nginx in front of core; project %q: proxy cache of the
+                     upstream (admin / %s)
+  Traefik + plugin   http://%s   the mirror: {project: %s}; API http://%s/api/http/routers
   Traefik: %s
            plugin loaded; router %s enabled with middleware %s@file
-  logs: %s/{traefik.log,access.log,harbor.log}
+  logs: %s/{traefik.log,access.log}
+        %s/logs/*.log, and what Harbor's nginx received: %s/nginx/requests.json
 
-`, hub.URL, h.URL, o.project, o.listen, o.project, o.api, tr.Bin, traefikproc.RouterName, traefikproc.PluginKey, work)
+`, time.Since(began).Round(100*time.Millisecond), h.DockerHub.URL, h.URL, project, realharbor.AdminPassword,
+		o.listen, project, o.api, tr.Bin, traefikproc.RouterName, traefikproc.PluginKey, work, h.Dir, h.Dir)
 
 	// The pull.
 	ref := o.listen + "/library/hello:latest"
-	if err := pull(o.client, ref, filepath.Join(work, "pull", "hello")); err != nil {
-		return err
+	if err := pull(ctx, o.client, ref, filepath.Join(work, "pull", "hello")); err != nil {
+		return interrupted(err)
 	}
 	tc := &tracer{traefik: tr, harbor: h}
 	tc.settle()
-	fmt.Printf("\nEach request, as the client sent it (Traefik's access log) and as Harbor received it (Harbor's trace):\n\n")
+	fmt.Printf("\nEach request, as the client sent it (Traefik's access log) and as Harbor received it (Harbor's nginx log):\n\n")
 	tc.print(os.Stdout)
-	var projects []string
-	reqs := h.Requests()
-	for _, r := range reqs {
-		if r.Project != "" && !slices.Contains(projects, r.Project) {
-			projects = append(projects, r.Project)
-		}
+	upstream := h.DockerHub.Requests()
+	fmt.Printf("\nTo fill its proxy cache, Harbor sent the upstream registry %d requests:\n", len(upstream))
+	for _, r := range upstream {
+		fmt.Printf("     upstream  %-4s %s  → %d\n", r.Method, readable(r.Path), r.Status)
 	}
-	fmt.Printf("\nHarbor received %d requests; the repository requests went to project(s) %v. To fill its proxy cache,\n"+
-		"Harbor sent %d requests to the fake Docker Hub.\n", len(reqs), projects, len(hub.Requests()))
+	verdict := checkPull(tc.harborRequests(), upstream)
+	if verdict == nil {
+		fmt.Printf("\nThe pull went through the plugin: Harbor served it from project %q, which fetched it from the upstream.\n", project)
+	}
 
 	printClientConfig(o.listen)
+	if o.once {
+		if verdict != nil {
+			return fmt.Errorf("-once: the pull did not go through the plugin to Harbor's %s project and its upstream: %w", project, verdict)
+		}
+		return nil
+	}
+	if verdict != nil {
+		fmt.Printf("\nWARNING: %v\n", verdict)
+	}
 
 	// Keep serving until Ctrl-C, tracing whatever else is pulled.
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
 	fmt.Printf("\nThe mirror keeps running; further requests are traced below. Try:\n"+
 		"  skopeo inspect --tls-verify=false docker://%s/library/hello:latest\n"+
 		"Press Ctrl-C to stop.\n\n", o.listen)
@@ -174,10 +214,8 @@ harbormirror demo
 	defer tick.Stop()
 	for {
 		select {
-		case sig := <-stop:
-			fmt.Printf("\n%v: stopping Traefik ... ", sig)
-			state := tr.Stop()
-			fmt.Printf("%s.\nStopping the fake Harbor and Docker Hub.\n", state)
+		case <-ctx.Done():
+			fmt.Printf("\nStopping (a second or two; further Ctrl-Cs are ignored so that nothing is left behind).\n")
 			return nil
 		case <-tr.Exited():
 			return fmt.Errorf("traefik exited: %v\n%s", tr.Cmd.ProcessState, traefikproc.Tail(traefikproc.ReadFile(tr.LogPath), 20))
@@ -185,6 +223,46 @@ harbormirror demo
 			tc.print(os.Stdout)
 		}
 	}
+}
+
+// checkPull is the -once verdict: Harbor served hello's manifest and a blob with 200 from the
+// project hub, received no request for another project, and fetched the manifest and a blob
+// from the upstream.
+func checkPull(reqs, upstream []harbor.Request) error {
+	const repo = project + "/library/hello"
+	var problems []string
+	servedManifest, servedBlob := false, false
+	for _, r := range reqs {
+		if r.Project != "" && r.Project != project {
+			problems = append(problems, fmt.Sprintf("Harbor received a request for project %q: %s", r.Project, r))
+		}
+		for _, s := range r.Scopes {
+			if s.Type == "repository" && s.Name != repo {
+				problems = append(problems, fmt.Sprintf("a token was asked for %s:%s: %s", s.Type, s.Name, r))
+			}
+		}
+		if r.Repository == repo && r.Method == "GET" && r.Status == 200 {
+			servedManifest = servedManifest || strings.Contains(r.Path, "/manifests/")
+			servedBlob = servedBlob || strings.Contains(r.Path, "/blobs/")
+		}
+	}
+	if !servedManifest || !servedBlob {
+		problems = append(problems, fmt.Sprintf("Harbor's nginx never answered a GET of %s's manifest (%v) and a blob (%v) with 200", repo, servedManifest, servedBlob))
+	}
+	fetchedManifest, fetchedBlob := false, false
+	for _, r := range upstream {
+		if r.Repository == "library/hello" && r.Method == "GET" && r.Status == 200 {
+			fetchedManifest = fetchedManifest || strings.Contains(r.Path, "/manifests/")
+			fetchedBlob = fetchedBlob || strings.Contains(r.Path, "/blobs/")
+		}
+	}
+	if !fetchedManifest || !fetchedBlob {
+		problems = append(problems, fmt.Sprintf("Harbor never fetched library/hello's manifest (%v) and a blob (%v) from the upstream", fetchedManifest, fetchedBlob))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 // ---- Traefik ----
@@ -198,7 +276,7 @@ func startTraefik(o options, work, harborURL string) (*traefikproc.Traefik, erro
 		Dir:          work,
 		Listen:       o.listen,
 		API:          o.api,
-		Project:      o.project,
+		Project:      project,
 		Upstream:     harborURL,
 		GraceTimeOut: "1s",
 	})
@@ -208,7 +286,7 @@ func startTraefik(o options, work, harborURL string) (*traefikproc.Traefik, erro
 
 // pull copies ref into dir with skopeo if it is installed (or -client skopeo), else with
 // go-containerregistry, and checks what arrived against the image's digests.
-func pull(client, ref, dir string) error {
+func pull(ctx context.Context, client, ref, dir string) error {
 	if client == "auto" {
 		client = "ggcr"
 		if _, err := exec.LookPath("skopeo"); err == nil {
@@ -223,7 +301,7 @@ func pull(client, ref, dir string) error {
 	case "skopeo":
 		args := []string{"--insecure-policy", "copy", "--src-tls-verify=false", "--src-no-creds", "docker://" + ref, "dir:" + dir}
 		fmt.Printf("Pulling through the mirror: skopeo %s\n", strings.Join(args, " "))
-		cmd := exec.Command("skopeo", args...)
+		cmd := exec.CommandContext(ctx, "skopeo", args...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
@@ -235,7 +313,7 @@ func pull(client, ref, dir string) error {
 		}
 	case "ggcr":
 		fmt.Printf("Pulling through the mirror with go-containerregistry: %s\n", ref)
-		if err := pullGGCR(ref, dir); err != nil {
+		if err := pullGGCR(ctx, ref, dir); err != nil {
 			return err
 		}
 	default:
@@ -251,12 +329,12 @@ func pull(client, ref, dir string) error {
 
 // pullGGCR writes the platform manifest and the blobs as skopeo's dir: transport does;
 // verifyDir checks them.
-func pullGGCR(ref, dir string) error {
+func pullGGCR(ctx context.Context, ref, dir string) error {
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
 		return err
 	}
-	img, err := remote.Image(r, remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
+	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
 	if err != nil {
 		return err
 	}
@@ -358,16 +436,20 @@ type accessEntry struct {
 
 }
 
-// tracer pairs Traefik's access log with Harbor's requests and prints each pair once.
+// tracer pairs Traefik's access log with the requests Harbor's nginx received from Traefik,
+// and prints each pair once.
 type tracer struct {
 	traefik *traefikproc.Traefik
-	harbor  *harbor.Server
+	harbor  *realharbor.Harbor
 	printed int          // access log entries printed
 	used    map[int]bool // Harbor requests paired
 	step    int
+	readErr error // the last failure to read nginx's log, said once
 }
 
-// settle waits until the access log stops growing: Traefik writes a line after the response.
+// settle waits until the access log stops growing (Traefik writes a line after the response),
+// then until nginx has logged as many requests from Traefik as Traefik sent it (nginx too
+// logs a request once it has answered it).
 func (tc *tracer) settle() {
 	last, stable := -1, 0
 	for i := 0; i < 60 && stable < 4; i++ {
@@ -377,6 +459,15 @@ func (tc *tracer) settle() {
 		} else {
 			last, stable = n, 0
 		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	forwarded := 0
+	for _, e := range tc.entries() {
+		if e.OriginStatus != 0 {
+			forwarded++
+		}
+	}
+	for i := 0; i < 200 && len(tc.harborRequests()) < forwarded; i++ {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
@@ -394,6 +485,27 @@ func (tc *tracer) entries() []accessEntry {
 	return out
 }
 
+// harborRequests are the requests Harbor's nginx received from Traefik: every one not addressed
+// to nginx's own host:port (Traefik passes the client's Host on; the demo's own API calls and
+// anything sent to Harbor directly carry nginx's).
+func (tc *tracer) harborRequests() []harbor.Request {
+	exchanges, err := tc.harbor.ExchangesWhere(func(e realharbor.Exchange) bool { return e.Host != tc.harbor.Host })
+	var reqs []harbor.Request
+	for _, e := range exchanges {
+		r, rerr := e.Request()
+		if rerr != nil {
+			err = rerr
+			continue
+		}
+		reqs = append(reqs, r)
+	}
+	if err != nil && (tc.readErr == nil || tc.readErr.Error() != err.Error()) {
+		fmt.Fprintf(os.Stderr, "demo: Harbor's nginx log: %v\n", err)
+	}
+	tc.readErr = err
+	return reqs
+}
+
 // print prints the entries not printed yet, each with the Harbor request it became: the first
 // one not yet paired with the same method and the same last path segment (a tag, a digest,
 // "token" or "v2"), which pairs concurrent blob downloads correctly.
@@ -402,7 +514,7 @@ func (tc *tracer) print(w io.Writer) {
 		tc.used = map[int]bool{}
 	}
 	entries := tc.entries()
-	reqs := tc.harbor.Requests()
+	reqs := tc.harborRequests()
 	for _, e := range entries[min(tc.printed, len(entries)):] {
 		tc.printed++
 		tc.step++
@@ -425,8 +537,11 @@ func (tc *tracer) print(w io.Writer) {
 			// default certificate, and no router serves TLS here.
 			fmt.Fprintf(w, "     harbor  (not asked: no router matched, Traefik answered)\n")
 			continue
-		case match < 0:
+		case match < 0 && e.OriginStatus == 0:
 			fmt.Fprintf(w, "     harbor  (not asked: the plugin answered)\n")
+			continue
+		case match < 0:
+			fmt.Fprintf(w, "     harbor  (not in nginx's log yet)\n")
 			continue
 		}
 		tc.used[match] = true
@@ -436,14 +551,7 @@ func (tc *tracer) print(w io.Writer) {
 			q, _ := url.QueryUnescape(r.RawQuery)
 			target += "?" + q
 		}
-		var extra []string
-		for _, s := range r.Scopes {
-			extra = append(extra, fmt.Sprintf("granted %s:%s:%s", s.Type, s.Name, strings.Join(s.Granted, ",")))
-		}
-		if r.FetchedUpstream != "" {
-			extra = append(extra, "fetched "+r.FetchedUpstream+" from Docker Hub")
-		}
-		fmt.Fprintf(w, "     harbor  %-4s %s  → %d%s\n", r.Method, readable(target), r.Status, strings.Join(append([]string{""}, extra...), "  "))
+		fmt.Fprintf(w, "     harbor  %-4s %s  → %d\n", r.Method, readable(target), r.Status)
 	}
 }
 
@@ -496,18 +604,6 @@ behind TLS use https:// and drop the insecure settings):
 }
 
 // ---- helpers ----
-
-// syncWriter serialises Harbor's trace lines, which concurrent requests write.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
-}
 
 func checkFree(addr string) error {
 	l, err := net.Listen("tcp", addr)
