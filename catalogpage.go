@@ -14,8 +14,7 @@ import (
 // reaches the client; only the page built from it does, or an error when it cannot be read.
 // Any other answer (Harbor's 401 to all but admins) takes the general response rules.
 func forwardCatalog(m *Mirror, rw *responseWriter, r *http.Request) {
-	_, query, _ := strings.Cut(rw.in, "?")
-	held := &heldResponse{header: http.Header{}, length: -1, m: m, rw: rw, page: query}
+	held := &heldResponse{header: http.Header{}, length: -1, m: m, rw: rw}
 	m.next.ServeHTTP(held, r)
 	if !held.answered {
 		answerCatalog(held)
@@ -59,7 +58,9 @@ func catalogPage(m *Mirror, rw *responseWriter, held *heldResponse) ([]byte, str
 	if encoding := held.header.Get("Content-Encoding"); encoding != "" && encoding != "identity" {
 		return nil, "", rewrite.CatalogEncoded(encoding)
 	}
-	return rewrite.CatalogPage(held.body, rw.x.Project, held.page, m.mirrorPath)
+	// The client's query, whose n and last pick the page.
+	_, query, _ := strings.Cut(rw.in, "?")
+	return rewrite.CatalogPage(held.body, rw.x.Project, query, m.mirrorPath)
 }
 
 // replay sends a held answer through the general response rules.
@@ -84,7 +85,6 @@ type heldResponse struct {
 	over     bool // the body was longer than the limit, and is cut
 	length   int  // the declared Content-Length, -1 if none
 	answered bool
-	page     string // the client's query, whose n and last pick the page
 	m        *Mirror
 	rw       *responseWriter
 }
